@@ -1,0 +1,539 @@
+import { CID, cidToString } from '../codec/cid.js'
+import { decodeBlock, encodeNode, type Block } from '../codec/block.js'
+import { CorruptBlockError, InvalidInputError } from '../errors.js'
+import type { Blockstore } from '../store/blockstore.js'
+
+/**
+ * The Tree: one ordered map from a full path to an entry, stored as a prolly tree.
+ *
+ * Node boundaries are chosen by a hash of each item's key, so the same set of entries
+ * always gives the same nodes and root CID, whatever the order of the edits that made it
+ * (history independence). An edit rewrites the nodes on its path plus, rarely, a
+ * neighbour whose boundary moved: O(log n). Two trees diff by walking both at once and
+ * skipping every subtree whose CID is the same on both sides.
+ *
+ * Format (dag-cbor; field names are part of the format):
+ *   leaf:     {kind: "tree", level: 0, entries:  [[path, {cid, kind, size}], …]}
+ *   internal: {kind: "tree", level: n, children: [[lastPath, cid, count], …]}
+ * `lastPath` is the greatest path under the child; `count` the number of entries under it.
+ */
+
+export type EntryKind = 'record' | 'file'
+
+export interface TreeEntry {
+  cid: CID
+  kind: EntryKind
+  /** Bytes of the file, or of the record's dag-cbor encoding. */
+  size: number
+}
+
+export interface LeafNode {
+  kind: 'tree'
+  level: 0
+  entries: [string, TreeEntry][]
+}
+
+export interface InternalNode {
+  kind: 'tree'
+  level: number
+  children: [string, CID, number][]
+}
+
+export type TreeNode = LeafNode | InternalNode
+
+/** One edit: set `path` to `entry`, or remove it (`entry` null). */
+export interface TreeEdit {
+  path: string
+  entry: TreeEntry | null
+}
+
+export type TreeChange =
+  | { type: 'added'; path: string; after: TreeEntry }
+  | { type: 'removed'; path: string; before: TreeEntry }
+  | { type: 'modified'; path: string; before: TreeEntry; after: TreeEntry }
+
+/** Average items per node is 2^BOUNDARY_BITS (64). */
+const BOUNDARY_BITS = 6
+/** A node is cut early when its estimated encoding passes this, keeping every node under the block limit. */
+const MAX_NODE_BYTES = 256 * 1024
+/** Longest path accepted, in UTF-16 code units. */
+export const MAX_PATH_LENGTH = 4096
+
+// ---------------------------------------------------------------------------------
+// Boundaries
+
+/**
+ * A 32-bit hash of a key, seeded by the level (FNV-1a then murmur3's finaliser).
+ * It is part of the format: changing it changes every tree's CID.
+ */
+function keyHash(key: string, level: number): number {
+  let h = (0x811c9dc5 ^ Math.imul(level + 1, 0x9e3779b1)) >>> 0
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  h ^= h >>> 16
+  return h >>> 0
+}
+
+const isBoundary = (key: string, level: number): boolean => keyHash(key, level) >>> (32 - BOUNDARY_BITS) === 0
+
+/** Deterministic size estimate of one item, used only for the early cut. */
+const itemWeight = (key: string): number => key.length * 3 + 64
+
+/** Items of one level; for level > 0 the value is a child descriptor. */
+type Child = { cid: CID; count: number }
+type Item<V> = [string, V]
+
+/**
+ * Cuts a sorted stream of items into nodes. Restarting it at any node start of the old
+ * level gives the same cuts as a build from scratch, because a cut depends only on the
+ * items since the previous cut.
+ */
+class LevelChunker<V> {
+  private buffer: Item<V>[] = []
+  private weight = 0
+  readonly nodes: Item<V>[][] = []
+  constructor(private readonly level: number) {}
+
+  push(item: Item<V>): void {
+    this.buffer.push(item)
+    this.weight += itemWeight(item[0])
+    if (isBoundary(item[0], this.level) || this.weight >= MAX_NODE_BYTES) this.cut()
+  }
+  get atBoundary(): boolean {
+    return this.buffer.length === 0
+  }
+  flush(): void {
+    if (this.buffer.length > 0) this.cut()
+  }
+  private cut(): void {
+    this.nodes.push(this.buffer)
+    this.buffer = []
+    this.weight = 0
+  }
+}
+
+// ---------------------------------------------------------------------------------
+
+/** Checks a tree path: relative, `/`-separated, no empty, `.` or `..` segments. */
+export function validateTreePath(path: string): string {
+  const fail = (why: string): never => {
+    throw new InvalidInputError(`invalid tree path '${path}': ${why}`, { path })
+  }
+  if (path.length === 0) fail('it is empty')
+  if (path.length > MAX_PATH_LENGTH) fail(`longer than ${MAX_PATH_LENGTH} characters`)
+  if (path.startsWith('/')) fail('it is absolute')
+  if (path.includes('\\')) fail('it contains a backslash')
+  if (/[\x00-\x1f\x7f]/.test(path)) fail('it contains a control character')
+  for (const seg of path.split('/')) {
+    if (seg === '') fail('it has an empty segment')
+    if (seg === '.' || seg === '..') fail(`it has a '${seg}' segment`)
+  }
+  return path
+}
+
+const sortKey = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
+
+/**
+ * Reads, edits and diffs prolly trees in one blockstore, caching decoded nodes.
+ * Every node read is verified against its CID.
+ */
+export class ProllyTree {
+  private readonly cache = new Map<string, TreeNode>()
+  private readonly cacheLimit: number
+
+  constructor(
+    private readonly blocks: Blockstore,
+    { cacheNodes = 4096 }: { cacheNodes?: number } = {},
+  ) {
+    this.cacheLimit = cacheNodes
+  }
+
+  /** The empty tree's root, written to the store. Its CID is the same everywhere. */
+  async empty(): Promise<CID> {
+    const block = encodeNode(emptyLeaf())
+    await this.blocks.put(block)
+    return block.cid
+  }
+
+  /** Load and verify one node. */
+  async node(cid: CID): Promise<TreeNode> {
+    const key = cid.toString()
+    const hit = this.cache.get(key)
+    if (hit) return hit
+    const node = checkTreeNode(cid, decodeBlock(cid, await this.blocks.get(cid)))
+    if (this.cache.size >= this.cacheLimit) this.cache.delete(this.cache.keys().next().value as string)
+    this.cache.set(key, node)
+    return node
+  }
+
+  /** Number of entries in the tree. */
+  async count(root: CID): Promise<number> {
+    const node = await this.node(root)
+    return node.level === 0 ? (node as LeafNode).entries.length : (node as InternalNode).children.reduce((n, c) => n + c[2], 0)
+  }
+
+  /** The entry at `path`, or undefined. */
+  async get(root: CID, path: string): Promise<TreeEntry | undefined> {
+    let node = await this.node(root)
+    while (node.level > 0) {
+      const children = (node as InternalNode).children
+      const i = lowerBound(children, path)
+      if (i === children.length) return undefined
+      node = await this.node(children[i]![1])
+    }
+    const entries = (node as LeafNode).entries
+    const i = lowerBound(entries, path)
+    return i < entries.length && entries[i]![0] === path ? entries[i]![1] : undefined
+  }
+
+  /** Entries in path order, optionally only those under `prefix` (a plain string prefix). */
+  async *entries(root: CID, { prefix = '' }: { prefix?: string } = {}): AsyncGenerator<[string, TreeEntry]> {
+    const cursor = await this.seek(root, 0, prefix)
+    while (cursor) {
+      const leaf = cursor.node as LeafNode
+      for (let i = lowerBound(leaf.entries, prefix); i < leaf.entries.length; i++) {
+        const item = leaf.entries[i]!
+        if (!item[0].startsWith(prefix)) {
+          if (item[0] > prefix) return
+          continue
+        }
+        yield item
+      }
+      if (!(await this.advance(cursor))) return
+    }
+  }
+
+  /**
+   * Apply edits and return the new root. Only new nodes are written; the old tree is
+   * untouched (nothing is ever rewritten). The result depends only on the final set of
+   * entries, never on the order of edits.
+   */
+  async edit(root: CID, edits: Iterable<TreeEdit>): Promise<CID> {
+    const byPath = new Map<string, TreeEntry | null>()
+    for (const e of edits) byPath.set(validateTreePath(e.path), e.entry)
+    if (byPath.size === 0) return root
+    const sorted = [...byPath.entries()].sort((a, b) => sortKey(a[0], b[0]))
+    const written: Block[] = []
+    let rootNode = await this.node(root)
+    let level = 0
+    let levelEdits: Item<unknown>[] = sorted
+    let newNodes: Item<unknown>[][]
+    // Apply edits level by level until the root's level; each level's rewritten nodes
+    // become the edits of the level above (delete old descriptors, put new ones).
+    for (;;) {
+      if (level === rootNode.level) {
+        newNodes = this.chunkWhole(level, mergeSorted(nodeItems(rootNode), levelEdits))
+        break
+      }
+      const spans = await this.rewriteSpans(root, level, levelEdits)
+      const upEdits = new Map<string, unknown>()
+      for (const span of spans) for (const key of span.removed) upEdits.set(key, null)
+      for (const span of spans) {
+        for (const items of span.nodes) {
+          const child = this.writeNode(level, items, written)
+          upEdits.set(child[0], child[1])
+        }
+      }
+      levelEdits = [...upEdits.entries()].sort((a, b) => sortKey(a[0], b[0]))
+      level++
+    }
+    // Build upward from the root's level until one node remains, then collapse
+    // single-child roots so the shape equals a build from scratch.
+    for (;;) {
+      if (newNodes.length === 0) {
+        const block = encodeNode(emptyLeaf())
+        written.push(block)
+        await this.blocks.putMany(written)
+        return block.cid
+      }
+      if (newNodes.length === 1) break
+      const up = newNodes.map((items) => this.writeNode(level, items, written))
+      level++
+      newNodes = this.chunkWhole(level, up)
+    }
+    let top = newNodes[0]!
+    while (level > 0 && top.length === 1) {
+      const only = (top[0]![1] as Child).cid
+      const node = this.findWritten(written, only) ?? (await this.node(only))
+      level = node.level
+      top = nodeItems(node)
+    }
+    const rootBlock = encodeNode(makeNode(level, top))
+    written.push(rootBlock)
+    await this.blocks.putMany(written)
+    for (const b of written) this.remember(b)
+    return rootBlock.cid
+  }
+
+  /** Build a tree from entries in any order. */
+  async build(entries: Iterable<[string, TreeEntry]>): Promise<CID> {
+    return this.edit(await this.empty(), [...entries].map(([path, entry]) => ({ path, entry })))
+  }
+
+  /**
+   * Changes from tree `a` to tree `b`, in path order. Subtrees with the same CID on both
+   * sides are skipped without being read, so the cost follows the size of the difference.
+   */
+  async *diff(a: CID, b: CID, { prefix = '' }: { prefix?: string } = {}): AsyncGenerator<TreeChange> {
+    if (a.equals(b)) return
+    // Every path under `prefix` sorts before prefixEnd.
+    const prefixEnd = prefix + '\uffff'
+    type Frontier = { entry: [string, TreeEntry] } | { level: number; cid: CID; last: string }
+    const left: Frontier[] = [await this.frontierOf(a)]
+    const right: Frontier[] = [await this.frontierOf(b)]
+    const expand = async (q: Frontier[]): Promise<void> => {
+      const head = q.shift() as { level: number; cid: CID; last: string }
+      const node = await this.node(head.cid)
+      const items: Frontier[] =
+        node.level === 0
+          ? (node as LeafNode).entries.filter((e) => e[0].startsWith(prefix)).map((entry) => ({ entry }))
+          : (node as InternalNode).children
+              .filter((c, i, all) => !prefix || (c[0] >= prefix && (i === 0 || all[i - 1]![0] < prefixEnd)))
+              .map((c) => ({ level: node.level - 1, cid: c[1], last: c[0] }))
+      q.unshift(...items)
+    }
+    for (;;) {
+      const l = left[0]
+      const r = right[0]
+      if (!l && !r) return
+      if (l && 'cid' in l && r && 'cid' in r) {
+        if (l.cid.equals(r.cid)) {
+          left.shift()
+          right.shift()
+          continue
+        }
+        if (l.level > r.level) await expand(left)
+        else if (r.level > l.level) await expand(right)
+        else {
+          await expand(left)
+          await expand(right)
+        }
+        continue
+      }
+      if (l && 'cid' in l) {
+        await expand(left)
+        continue
+      }
+      if (r && 'cid' in r) {
+        await expand(right)
+        continue
+      }
+      const le = l as { entry: [string, TreeEntry] } | undefined
+      const re = r as { entry: [string, TreeEntry] } | undefined
+      if (le && (!re || le.entry[0] < re.entry[0])) {
+        left.shift()
+        yield { type: 'removed', path: le.entry[0], before: le.entry[1] }
+      } else if (re && (!le || re.entry[0] < le.entry[0])) {
+        right.shift()
+        yield { type: 'added', path: re.entry[0], after: re.entry[1] }
+      } else {
+        left.shift()
+        right.shift()
+        const [path, before] = le!.entry
+        const after = re!.entry[1]
+        if (!sameEntry(before, after)) yield { type: 'modified', path, before, after }
+      }
+    }
+  }
+
+  /** Every node CID of the tree (for fsck and sync), parents before children. */
+  async *nodes(root: CID): AsyncGenerator<{ cid: CID; node: TreeNode }> {
+    const stack = [root]
+    while (stack.length > 0) {
+      const cid = stack.pop()!
+      const node = await this.node(cid)
+      yield { cid, node }
+      if (node.level > 0) for (const c of [...(node as InternalNode).children].reverse()) stack.push(c[1])
+    }
+  }
+
+  // -------------------------------------------------------------------------------
+
+  private async frontierOf(root: CID): Promise<{ level: number; cid: CID; last: string }> {
+    const node = await this.node(root)
+    return { level: node.level, cid: root, last: '' }
+  }
+
+  /** Rewrite the runs of nodes at `level` that the edits touch. */
+  private async rewriteSpans(
+    root: CID,
+    level: number,
+    edits: Item<unknown>[],
+  ): Promise<{ removed: string[]; nodes: Item<unknown>[][] }[]> {
+    const spans: { removed: string[]; nodes: Item<unknown>[][] }[] = []
+    let i = 0
+    while (i < edits.length) {
+      const cursor = (await this.seek(root, level, edits[i]![0]))!
+      const chunker = new LevelChunker<unknown>(level)
+      const removed: string[] = []
+      for (;;) {
+        const items = nodeItems(cursor.node)
+        const last = lastKey(cursor.node)
+        const isLast = cursor.isLastAtLevel()
+        let j = i
+        while (j < edits.length && (isLast || edits[j]![0] <= last)) j++
+        for (const item of mergeSorted(items, edits.slice(i, j))) chunker.push(item)
+        i = j
+        if (items.length > 0) removed.push(last)
+        if (chunker.atBoundary) break
+        if (!(await this.advance(cursor))) {
+          chunker.flush()
+          break
+        }
+      }
+      spans.push({ removed, nodes: chunker.nodes })
+    }
+    return spans
+  }
+
+  private chunkWhole(level: number, items: Item<unknown>[]): Item<unknown>[][] {
+    const chunker = new LevelChunker<unknown>(level)
+    for (const item of items) chunker.push(item)
+    chunker.flush()
+    return chunker.nodes
+  }
+
+  private writeNode(level: number, items: Item<unknown>[], written: Block[]): Item<Child> {
+    const node = makeNode(level, items)
+    const block = encodeNode(node)
+    written.push(block)
+    const count = level === 0 ? items.length : items.reduce((n, it) => n + (it[1] as Child).count, 0)
+    return [items[items.length - 1]![0], { cid: block.cid, count }]
+  }
+
+  private findWritten(written: Block[], cid: CID): TreeNode | undefined {
+    const b = written.find((w) => w.cid.equals(cid))
+    return b ? checkTreeNode(cid, decodeBlock(cid, b.bytes)) : undefined
+  }
+
+  private remember(block: Block): void {
+    // Newly written nodes are likely read again soon (the next edit, a diff).
+    if (this.cache.size >= this.cacheLimit) return
+    this.cache.set(block.cid.toString(), checkTreeNode(block.cid, decodeBlock(block.cid, block.bytes)))
+  }
+
+  /** Position on the node at `level` whose key range holds `key`. */
+  private async seek(root: CID, level: number, key: string): Promise<Cursor | undefined> {
+    const path: { node: InternalNode; index: number }[] = []
+    let node = await this.node(root)
+    if (node.level < level) return undefined
+    while (node.level > level) {
+      const children = (node as InternalNode).children
+      let i = lowerBound(children, key)
+      if (i === children.length) i = children.length - 1
+      path.push({ node: node as InternalNode, index: i })
+      node = await this.node(children[i]![1])
+    }
+    return new Cursor(path, node)
+  }
+
+  /** Move the cursor to the next node at its level; false at the end. */
+  private async advance(cursor: Cursor): Promise<boolean> {
+    let depth = cursor.path.length - 1
+    while (depth >= 0 && cursor.path[depth]!.index + 1 >= cursor.path[depth]!.node.children.length) depth--
+    if (depth < 0) return false
+    cursor.path.length = depth + 1
+    cursor.path[depth]!.index++
+    let node = await this.node(cursor.path[depth]!.node.children[cursor.path[depth]!.index]![1])
+    while (node.level > cursor.node.level) {
+      cursor.path.push({ node: node as InternalNode, index: 0 })
+      node = await this.node((node as InternalNode).children[0]![1])
+    }
+    cursor.node = node
+    return true
+  }
+}
+
+class Cursor {
+  constructor(
+    readonly path: { node: InternalNode; index: number }[],
+    public node: TreeNode,
+  ) {}
+  isLastAtLevel(): boolean {
+    return this.path.every((p) => p.index === p.node.children.length - 1)
+  }
+}
+
+function emptyLeaf(): LeafNode {
+  return { kind: 'tree', level: 0, entries: [] }
+}
+
+function makeNode(level: number, items: Item<unknown>[]): TreeNode {
+  if (level === 0) return { kind: 'tree', level: 0, entries: items as [string, TreeEntry][] }
+  return {
+    kind: 'tree',
+    level,
+    children: (items as Item<Child>[]).map(([k, c]) => [k, c.cid, c.count] as [string, CID, number]),
+  }
+}
+
+function nodeItems(node: TreeNode): Item<unknown>[] {
+  if (node.level === 0) return (node as LeafNode).entries
+  return (node as InternalNode).children.map(([k, cid, count]) => [k, { cid, count }] as Item<Child>)
+}
+
+function lastKey(node: TreeNode): string {
+  const items = node.level === 0 ? (node as LeafNode).entries : (node as InternalNode).children
+  return items.length > 0 ? items[items.length - 1]![0] : ''
+}
+
+/** Index of the first item whose key is >= key. */
+function lowerBound(items: readonly [string, ...unknown[]][], key: string): number {
+  let lo = 0
+  let hi = items.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (items[mid]![0] < key) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** Merge sorted items with sorted edits; an edit value of null deletes. */
+function mergeSorted(items: Item<unknown>[], edits: Item<unknown>[]): Item<unknown>[] {
+  if (edits.length === 0) return items
+  const out: Item<unknown>[] = []
+  let i = 0
+  let j = 0
+  while (i < items.length || j < edits.length) {
+    if (j >= edits.length || (i < items.length && items[i]![0] < edits[j]![0])) out.push(items[i++]!)
+    else {
+      const e = edits[j++]!
+      if (i < items.length && items[i]![0] === e[0]) i++
+      if (e[1] !== null) out.push(e)
+    }
+  }
+  return out
+}
+
+function sameEntry(a: TreeEntry, b: TreeEntry): boolean {
+  return a.cid.equals(b.cid) && a.kind === b.kind && a.size === b.size
+}
+
+/** Check the shape of a decoded tree node, so a forged block cannot crash a walk. */
+function checkTreeNode(cid: CID, value: unknown): TreeNode {
+  const bad = (why: string): never => {
+    throw new CorruptBlockError(cidToString(cid), `not a tree node: ${why}`)
+  }
+  const v = value as Partial<InternalNode & LeafNode>
+  if (!v || typeof v !== 'object' || v.kind !== 'tree') bad('missing kind "tree"')
+  if (!Number.isInteger(v.level) || v.level! < 0 || v.level! > 64) bad('bad level')
+  if (v.level === 0) {
+    if (!Array.isArray(v.entries)) bad('leaf without entries')
+    for (const e of v.entries!) {
+      if (!Array.isArray(e) || typeof e[0] !== 'string' || !e[1] || !CID.asCID(e[1].cid)) bad('malformed entry')
+    }
+  } else {
+    if (!Array.isArray(v.children) || v.children.length === 0) bad('internal node without children')
+    for (const c of v.children!) {
+      if (!Array.isArray(c) || typeof c[0] !== 'string' || !CID.asCID(c[1]) || typeof c[2] !== 'number') bad('malformed child')
+    }
+  }
+  return v as TreeNode
+}

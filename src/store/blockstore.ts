@@ -1,0 +1,32 @@
+import type { CID } from '../codec/cid.js'
+import type { Block } from '../codec/block.js'
+
+/** What a backend can do beyond the common interface; tests read it instead of guessing. */
+export interface BlockstoreSupports {
+  /** Blocks can be removed (only a future explicit, dry-run-first gc would use it). */
+  delete: boolean
+  /** `cids({ prefix })` is answered by a range scan rather than a full listing. */
+  prefixScan: boolean
+}
+
+/**
+ * Content-addressed block storage. A backend stores the bytes it is given under the CID
+ * it is given: it does not re-hash (writers hash once; `sync` verifies what arrives from
+ * outside before it calls `put`). `getVerified` in store/verified-read.ts re-hashes on read.
+ */
+export interface Blockstore {
+  readonly supports: BlockstoreSupports
+  /** The bytes of a block; throws NotFoundError naming the CID if absent. */
+  get(cid: CID): Promise<Uint8Array>
+  /** The bytes of a block, or undefined if absent. */
+  tryGet(cid: CID): Promise<Uint8Array | undefined>
+  /** Many blocks at once, in order, undefined where absent. */
+  getMany(cids: readonly CID[]): Promise<(Uint8Array | undefined)[]>
+  has(cid: CID): Promise<boolean>
+  hasMany(cids: readonly CID[]): Promise<boolean[]>
+  put(block: Block): Promise<void>
+  /** Write many blocks in one batch (atomically where the backend can). */
+  putMany(blocks: readonly Block[]): Promise<void>
+  /** Every CID in the store, or those whose base32 text starts with `prefix`. */
+  cids(options?: { prefix?: string }): AsyncIterable<CID>
+}

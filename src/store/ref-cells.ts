@@ -1,0 +1,39 @@
+/** One append-only log line of a ref, as the store keeps it. */
+export interface RefLogRecord {
+  /** Previous value (CID text), or null when the ref was created. */
+  old: string | null
+  /** New value (CID text), or null when the ref was deleted. */
+  new: string | null
+  who: { name: string; email?: string }
+  /** Milliseconds since the epoch. */
+  time: number
+  message: string
+}
+
+/**
+ * The one mutable thing a backend keeps: named cells holding a CID text, each update a
+ * compare-and-swap written atomically with its log line. The refs layer gives them
+ * meaning (name rules, tags, remotes); this layer only guarantees atomicity.
+ */
+export interface RefCells {
+  get(name: string): Promise<string | undefined>
+  /** All cells whose name starts with `prefix`, sorted by name. */
+  list(prefix?: string): AsyncIterable<[name: string, value: string]>
+  /**
+   * Set `name` to `record.new` if it currently holds `record.old` (null: absent).
+   * Returns false, changing nothing, if the current value differs.
+   */
+  compareAndSwap(name: string, record: RefLogRecord): Promise<boolean>
+  /** The log of `name`, oldest first. */
+  log(name: string): AsyncIterable<RefLogRecord>
+  /** Names that have a log (including deleted refs). */
+  logged(): AsyncIterable<string>
+}
+
+/** Small JSON settings kept in the store (remotes, tokens, format version). */
+export interface ConfigCells {
+  get<T = unknown>(key: string): Promise<T | undefined>
+  set(key: string, value: unknown): Promise<void>
+  delete(key: string): Promise<void>
+  entries(prefix?: string): AsyncIterable<[string, unknown]>
+}

@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest'
+import { encodeNode } from '../../src/codec/block.js'
+import { ProllyTree, type TreeEntry } from '../../src/model/tree.js'
+import { MemoryBlockstore } from '../../src/store/memory.js'
+import type { Blockstore } from '../../src/store/blockstore.js'
+import type { CID } from '../../src/codec/cid.js'
+import { prng, shuffle } from '../helpers/random.js'
+
+function entryFor(path: string, version = 0): TreeEntry {
+  const block = encodeNode({ path, version })
+  return { cid: block.cid, kind: 'record', size: block.bytes.length }
+}
+
+const paths = (n: number, prefix = 'runs'): string[] =>
+  Array.from({ length: n }, (_, i) => `${prefix}/${String(i).padStart(6, '0')}.json`)
+
+/** A blockstore that counts reads, to check how much of a tree an operation touches. */
+class CountingBlockstore extends MemoryBlockstore {
+  reads = 0
+  override async get(cid: CID): Promise<Uint8Array> {
+    this.reads++
+    return super.get(cid)
+  }
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = []
+  for await (const x of it) out.push(x)
+  return out
+}
+
+describe('prolly tree', () => {
+  it('gives the same root for the same entries whatever the order and history of edits', async () => {
+    const rand = prng(42)
+    const all = paths(3000)
+    const final = new Map(all.filter((_, i) => i % 7 !== 3).map((p) => [p, entryFor(p, p.length % 3)]))
+
+    const store = new MemoryBlockstore()
+    const trees = new ProllyTree(store)
+    const reference = await trees.build(final.entries())
+
+    for (let round = 0; round < 4; round++) {
+      // Random batches in random order, with detours: entries set to other values,
+      // extra entries added then removed again.
+      let root = await trees.empty()
+      const ops: { path: string; entry: TreeEntry | null }[] = []
+      for (const p of shuffle(all, rand)) {
+        if (rand() < 0.3) ops.push({ path: p, entry: entryFor(p, 99) })
+        if (rand() < 0.1) ops.push({ path: `${p}.tmp`, entry: entryFor(p) })
+      }
+      for (const [p, e] of shuffle([...final.entries()], rand)) ops.push({ path: p, entry: e })
+      for (const op of ops.filter((o) => !final.has(o.path))) ops.push({ path: op.path, entry: null })
+      let i = 0
+      while (i < ops.length) {
+        const size = 1 + Math.floor(rand() * 400)
+        root = await trees.edit(root, ops.slice(i, i + size))
+        i += size
+      }
+      expect(root.toString()).toBe(reference.toString())
+    }
+
+    const listed = await collect(trees.entries(reference))
+    expect(listed.map(([p]) => p)).toEqual([...final.keys()].sort())
+    expect(await trees.count(reference)).toBe(final.size)
+  })
+
+  it('is several levels deep for many entries and every node stays under the block limit', async () => {
+    const store = new MemoryBlockstore()
+    const trees = new ProllyTree(store)
+    const root = await trees.build(paths(20000).map((p) => [p, entryFor(p)]))
+    const node = await trees.node(root)
+    expect(node.level).toBeGreaterThanOrEqual(2)
+    for await (const { node: n } of trees.nodes(root)) {
+      expect(encodeNode(n).bytes.length).toBeLessThan(1024 * 1024)
+    }
+  })
+
+  it('an edit rewrites O(log n) nodes', async () => {
+    const store = new MemoryBlockstore()
+    const trees = new ProllyTree(store)
+    const root = await trees.build(paths(20000).map((p) => [p, entryFor(p)]))
+    const before = new Set<string>()
+    for await (const c of store.cids()) before.add(c.toString())
+    const depth = (await trees.node(root)).level + 1
+    const edited = await trees.edit(root, [{ path: 'runs/010000.json', entry: entryFor('x', 1) }])
+    let fresh = 0
+    for await (const c of store.cids()) if (!before.has(c.toString())) fresh++
+    // One node per level, plus at most a neighbour per level when a boundary moves.
+    expect(fresh).toBeGreaterThan(0)
+    expect(fresh).toBeLessThanOrEqual(2 * depth)
+    expect((await trees.get(edited, 'runs/010000.json'))!.cid.toString()).toBe(entryFor('x', 1).cid.toString())
+    expect((await trees.get(root, 'runs/010000.json'))!.cid.toString()).toBe(entryFor('runs/010000.json').cid.toString())
+  })
+
+  it('diff visits only the subtrees that differ', async () => {
+    const base = new MemoryBlockstore()
+    const trees = new ProllyTree(base)
+    const all = paths(20000)
+    const a = await trees.build(all.map((p) => [p, entryFor(p)]))
+    const b = await trees.edit(a, [
+      { path: all[5]!, entry: entryFor(all[5]!, 2) },
+      { path: all[15000]!, entry: null },
+      { path: 'runs/new.json', entry: entryFor('new') },
+    ])
+    const counting = new CountingBlockstore()
+    for await (const cid of base.cids()) await counting.put({ cid, bytes: await base.get(cid) })
+    const fresh = new ProllyTree(counting, { cacheNodes: 0 })
+    const changes = await collect(fresh.diff(a, b))
+    expect(changes.map((c) => [c.type, c.path])).toEqual([
+      ['modified', all[5]],
+      ['removed', all[15000]],
+      ['added', 'runs/new.json'],
+    ])
+    let total = 0
+    for await (const _ of base.cids()) total++
+    expect(counting.reads).toBeLessThan(40)
+    expect(total).toBeGreaterThan(300)
+  })
+
+  it('diff and entries respect a prefix', async () => {
+    const trees = new ProllyTree(new MemoryBlockstore())
+    const a = await trees.build([...paths(2000, 'a'), ...paths(2000, 'b')].map((p) => [p, entryFor(p)]))
+    const b = await trees.edit(a, [
+      { path: 'a/000001.json', entry: null },
+      { path: 'b/000001.json', entry: null },
+    ])
+    expect((await collect(trees.diff(a, b, { prefix: 'b/' }))).map((c) => c.path)).toEqual(['b/000001.json'])
+    expect((await collect(trees.entries(b, { prefix: 'b/00000' }))).map(([p]) => p)).toEqual(
+      paths(10, 'b').filter((p) => p !== 'b/000001.json'),
+    )
+  })
+
+  it('deleting everything gives the empty tree again', async () => {
+    const trees = new ProllyTree(new MemoryBlockstore())
+    const empty = await trees.empty()
+    const all = paths(5000)
+    const full = await trees.build(all.map((p) => [p, entryFor(p)]))
+    const gone = await trees.edit(full, all.map((path) => ({ path, entry: null })))
+    expect(gone.toString()).toBe(empty.toString())
+  })
+
+  it('has a stable CID for a fixed input (the format must not drift)', async () => {
+    const trees = new ProllyTree(new MemoryBlockstore())
+    const root = await trees.build(paths(1000).map((p) => [p, entryFor(p)]))
+    expect((await trees.empty()).toString()).toMatchInlineSnapshot(`"bafyreihe3xjbhiqiwsrflipla4g4oxjuviofrg7mfg74wtmd7xe3fj4s7q"`)
+    expect(root.toString()).toMatchInlineSnapshot(`"bafyreifwqhnczrrvjrti52letwdch56ndvpshghqitjpisy7xnfneb4nti"`)
+  })
+
+  it('rejects unsafe paths', async () => {
+    const trees = new ProllyTree(new MemoryBlockstore() as Blockstore)
+    const root = await trees.empty()
+    for (const bad of ['/abs', 'a/../b', '', 'a//b', './x', 'a\\b']) {
+      await expect(trees.edit(root, [{ path: bad, entry: entryFor('x') }])).rejects.toThrow(/invalid tree path/)
+    }
+  })
+})
