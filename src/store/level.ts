@@ -7,7 +7,7 @@ import type { AbstractSublevel } from 'abstract-level'
 import { base32 } from 'multiformats/bases/base32'
 import { CID } from '../codec/cid.js'
 import type { Block } from '../codec/block.js'
-import { NotFoundError, StoreError, StoreLockedError } from '../errors.js'
+import { InvalidInputError, NotFoundError, StoreError, StoreLockedError } from '../errors.js'
 import { Mutex } from '../util/mutex.js'
 import type { Blockstore, BlockstoreSupports } from './blockstore.js'
 import type { ConfigCells, RefCells, RefLogRecord } from './ref-cells.js'
@@ -16,6 +16,13 @@ import type { Store } from './store.js'
 type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Uint8Array, string, V>
 
 const key = (cid: CID): string => cid.toString(base32)
+
+/**
+ * Keys from `prefix` on; callers stop at the first key that does not start with it. An upper
+ * bound of `prefix + '\xff'` would miss names with characters above U+00FF (UTF-8 keys sort
+ * by bytes, and 'ÿ' encodes as c3 bf), such as `models/中`.
+ */
+const prefixRange = (prefix: string): { gte?: string } => (prefix ? { gte: prefix } : {})
 const HOLDER_FILE = 'holder.json'
 
 export interface LevelStoreOptions {
@@ -59,8 +66,10 @@ class LevelBlockstore implements Blockstore {
     await this.db.batch(blocks.map((b) => ({ type: 'put' as const, key: key(b.cid), value: b.bytes })))
   }
   async *cids({ prefix = '' }: { prefix?: string } = {}): AsyncIterable<CID> {
-    const range = prefix ? { gte: prefix, lt: prefix + '\xff' } : {}
-    for await (const k of this.db.keys(range)) yield CID.parse(k as string)
+    for await (const k of this.db.keys(prefixRange(prefix))) {
+      if (!(k as string).startsWith(prefix)) break
+      yield CID.parse(k as string)
+    }
   }
 }
 
@@ -78,8 +87,10 @@ class LevelRefCells implements RefCells {
     return (await this.values.get(name)) ?? undefined
   }
   async *list(prefix = ''): AsyncIterable<[string, string]> {
-    const range = prefix ? { gte: prefix, lt: prefix + '\xff' } : {}
-    for await (const [k, v] of this.values.iterator(range)) yield [k as string, v as string]
+    for await (const [k, v] of this.values.iterator(prefixRange(prefix))) {
+      if (!(k as string).startsWith(prefix)) break
+      yield [k as string, v as string]
+    }
   }
   async compareAndSwap(name: string, record: RefLogRecord): Promise<boolean> {
     return this.mutex.run(async () => {
@@ -113,19 +124,26 @@ class LevelRefCells implements RefCells {
 }
 
 class LevelConfigCells implements ConfigCells {
-  constructor(private readonly db: Sub<unknown>) {}
+  // Values are JSON text in a utf8 sublevel (the same bytes level's 'json' encoding writes),
+  // because abstract-level refuses a null value and null is a JSON value like any other.
+  constructor(private readonly db: Sub<string>) {}
   async get<T>(k: string): Promise<T | undefined> {
-    return ((await this.db.get(k)) ?? undefined) as T | undefined
+    const text = await this.db.get(k)
+    return text === undefined ? undefined : (JSON.parse(text) as T)
   }
   async set(k: string, value: unknown): Promise<void> {
-    await this.db.put(k, value)
+    const text = JSON.stringify(value) as string | undefined
+    if (text === undefined) throw new InvalidInputError(`config value for '${k}' is not JSON (got ${typeof value})`, { key: k })
+    await this.db.put(k, text)
   }
   async delete(k: string): Promise<void> {
     await this.db.del(k)
   }
   async *entries(prefix = ''): AsyncIterable<[string, unknown]> {
-    const range = prefix ? { gte: prefix, lt: prefix + '\xff' } : {}
-    for await (const [k, v] of this.db.iterator(range)) yield [k as string, v]
+    for await (const [k, v] of this.db.iterator(prefixRange(prefix))) {
+      if (!(k as string).startsWith(prefix)) break
+      yield [k as string, JSON.parse(v as string)]
+    }
   }
 }
 
@@ -164,7 +182,7 @@ export async function openLevelStore(root: string, options: LevelStoreOptions = 
   const blocks = db.sublevel<string, Uint8Array>('b', { valueEncoding: 'view' })
   const values = db.sublevel<string, string>('r', { valueEncoding: 'utf8' })
   const logs = db.sublevel<string, RefLogRecord>('l', { valueEncoding: 'json' })
-  const config = db.sublevel<string, unknown>('c', { valueEncoding: 'json' })
+  const config = db.sublevel<string, string>('c', { valueEncoding: 'utf8' })
   return {
     location: root,
     blocks: new LevelBlockstore(blocks),

@@ -31,17 +31,18 @@ export class MemoryBlockstore implements Blockstore {
     return cids.map((c) => this.blocks.has(key(c)))
   }
   async put(block: Block): Promise<void> {
-    this.blocks.set(key(block.cid), block.bytes)
+    // Copy: a writer may reuse its buffer (a chunker reading a file), which must not change a stored block.
+    this.blocks.set(key(block.cid), new Uint8Array(block.bytes))
   }
   async putMany(blocks: readonly Block[]): Promise<void> {
-    for (const b of blocks) this.blocks.set(key(b.cid), b.bytes)
+    for (const b of blocks) this.blocks.set(key(b.cid), new Uint8Array(b.bytes))
   }
   async *cids({ prefix = '' }: { prefix?: string } = {}): AsyncIterable<CID> {
     for (const k of [...this.blocks.keys()].sort()) if (k.startsWith(prefix)) yield CID.parse(k)
   }
   /** Test hook: replace stored bytes without changing the CID, as disk corruption would. */
   corrupt(cid: CID, bytes: Uint8Array): void {
-    this.blocks.set(key(cid), bytes)
+    this.blocks.set(key(cid), new Uint8Array(bytes))
   }
 }
 
@@ -62,12 +63,14 @@ export class MemoryRefCells implements RefCells {
     if (record.new === null) this.values.delete(name)
     else this.values.set(name, record.new)
     const log = this.logs.get(name) ?? []
-    log.push({ ...record })
+    // Deep copies in and out: the log is append-only, so neither the writer's object nor a
+    // reader's may alter a stored line (the level backend gets this from serialising).
+    log.push(structuredClone(record))
     this.logs.set(name, log)
     return true
   }
   async *log(name: string): AsyncIterable<RefLogRecord> {
-    yield* this.logs.get(name) ?? []
+    for (const line of this.logs.get(name) ?? []) yield structuredClone(line)
   }
   async *logged(): AsyncIterable<string> {
     yield* [...this.logs.keys()].sort()

@@ -1,0 +1,35 @@
+/**
+ * pedigree as a library: the same operations as the CLI, typed. It never prints and
+ * never exits; progress arrives through `onProgress` callbacks.
+ *
+ * @example
+ * import { Repository } from 'pedigree'
+ * const repo = await Repository.open('.pedigree')
+ * const r = await repo.commit({ ref: 'main', author: { name: 'flow-42' }, message: 'task 7',
+ *   edits: [{ type: 'record', path: 'tasks/7.json', value: { status: 'done', loss: 0.12 } }] })
+ * console.log(r.cid.toString())
+ * await repo.close()
+ */
+export { Repository, STORE_DIRNAME, type OpenOptions } from './repo/repository.js'
+export type { CommitEdit, CommitOptions, CommitResult, CommitProgress } from './repo/commit.js'
+export type { LogEntry, LogOptions } from './repo/log.js'
+export type { ShowResult, ShowOptions } from './repo/show.js'
+export type { LsEntry, LsOptions } from './repo/ls.js'
+export type { DiffItem, DiffOptions, FieldChange } from './repo/diff.js'
+export type { CheckoutOptions, CheckoutResult } from './repo/checkout.js'
+export type { FsckResult, FsckProblem } from './repo/fsck.js'
+export type { TagOptions, TagResult } from './repo/tag.js'
+export type { SetRefOptions } from './repo/set-ref.js'
+export type { ResolvedCommit, ResolvedEntry } from './repo/resolve.js'
+export type { ReflogEntry } from './refs/refs.js'
+export { checkRefName, isValidRefName } from './refs/ref-name.js'
+export type { Commit, Tag, Person } from './model/commit.js'
+export type { TreeEntry, TreeChange, EntryKind } from './model/tree.js'
+export { parseRecordJson, formatRecordJson, toDagJson, fromDagJson, type RecordValue } from './model/record.js'
+export { readFile, writeFile } from './model/file.js'
+export { CID, parseCid, cidToString } from './codec/cid.js'
+export type { Blockstore } from './store/blockstore.js'
+export type { Store } from './store/store.js'
+export { openLevelStore } from './store/level.js'
+export { openMemoryStore } from './store/memory.js'
+export * from './errors.js'

@@ -1,0 +1,75 @@
+import { CID, cidToString } from '../codec/cid.js'
+import { CorruptBlockError, InvalidInputError } from '../errors.js'
+
+export interface Person {
+  name: string
+  email?: string
+}
+
+/**
+ * A commit: a tree, its parents, who made it and when. `meta` carries workflow context
+ * (site, host, workflow_id, …). Field names are part of the format (DESIGN.md).
+ */
+export interface Commit {
+  tree: CID
+  parents: CID[]
+  author: Person
+  /** Milliseconds since the epoch. */
+  time: number
+  message: string
+  meta?: Record<string, unknown>
+}
+
+/** An annotated tag. */
+export interface Tag {
+  target: CID
+  name: string
+  tagger: Person
+  time: number
+  message: string
+}
+
+/** The encodable form of a commit: no undefined fields (dag-cbor refuses them). */
+export function commitNode(commit: Commit): Commit {
+  const author: Person = { name: commit.author.name }
+  if (commit.author.email) author.email = commit.author.email
+  const node: Commit = { tree: commit.tree, parents: commit.parents, author, time: commit.time, message: commit.message }
+  if (commit.meta && Object.keys(commit.meta).length > 0) node.meta = commit.meta
+  return node
+}
+
+/** Validate the shape of a decoded commit, so a forged block cannot crash a walk. */
+export function checkCommit(cid: CID, value: unknown): Commit {
+  const bad = (why: string): never => {
+    throw new CorruptBlockError(cidToString(cid), `not a commit: ${why}`)
+  }
+  const v = value as Partial<Commit>
+  if (!v || typeof v !== 'object') bad('not a map')
+  if (!CID.asCID(v.tree)) bad('tree is not a link')
+  if (!Array.isArray(v.parents) || !v.parents.every((p) => CID.asCID(p))) bad('parents is not a list of links')
+  if (!v.author || typeof v.author.name !== 'string') bad('author has no name')
+  if (typeof v.time !== 'number') bad('time is not a number')
+  if (typeof v.message !== 'string') bad('message is not a string')
+  return v as Commit
+}
+
+export function isCommitShape(value: unknown): boolean {
+  const v = value as Partial<Commit>
+  return !!v && typeof v === 'object' && !!CID.asCID(v.tree) && Array.isArray(v.parents) && typeof v.time === 'number'
+}
+
+export function isTagShape(value: unknown): boolean {
+  const v = value as Partial<Tag>
+  return !!v && typeof v === 'object' && !!CID.asCID(v.target) && typeof v.name === 'string' && !!v.tagger
+}
+
+/** Parse `Name <email>` or `Name` into a Person. */
+export function parsePerson(text: string): Person {
+  const m = /^\s*([^<]*?)\s*(?:<([^>]*)>)?\s*$/.exec(text)
+  if (!m || !m[1]) throw new InvalidInputError(`bad author '${text}': expected 'Name <email>' or 'Name'`)
+  return m[2] ? { name: m[1], email: m[2] } : { name: m[1] }
+}
+
+export function formatPerson(p: Person): string {
+  return p.email ? `${p.name} <${p.email}>` : p.name
+}

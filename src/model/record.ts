@@ -1,0 +1,83 @@
+import { parse as parseLenient, printParseErrorCode, type ParseError } from 'jsonc-parser'
+import { base64 } from 'multiformats/bases/base64'
+import { CID, parseCid } from '../codec/cid.js'
+import { InvalidInputError } from '../errors.js'
+
+/** A record: any JSON-compatible map, with CID links where the JSON said `{"/": "bafy…"}`. */
+export type RecordValue = { [key: string]: unknown }
+
+/**
+ * Parse the text of a JSON record (DAG-JSON conventions for links and bytes).
+ * Errors name the source and the line and column, e.g. `runs/1.json:3:9: value expected`.
+ */
+export function parseRecordJson(text: string, source = '<input>'): RecordValue {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (e) {
+    throw new InvalidInputError(`malformed JSON in ${source}: ${describeJsonError(text)}`, { source }, { cause: e })
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidInputError(`${source}: a record must be a JSON object, got ${Array.isArray(value) ? 'an array' : typeof value}`, {
+      source,
+    })
+  }
+  return fromDagJson(value, source) as RecordValue
+}
+
+/** Where and why JSON.parse failed, found with a tolerant parser (V8's messages often omit the position). */
+export function describeJsonError(text: string): string {
+  const errors: ParseError[] = []
+  parseLenient(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false })
+  const first = errors[0]
+  if (!first) return 'not valid JSON'
+  const before = text.slice(0, first.offset)
+  const line = before.split('\n').length
+  const column = first.offset - before.lastIndexOf('\n')
+  const what = printParseErrorCode(first.error).replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase()
+  return `line ${line}, column ${column} (position ${first.offset}): ${what}`
+}
+
+/** Turn DAG-JSON forms into IPLD values: `{"/": cid}` → CID, `{"/": {"bytes": b64}}` → bytes. */
+export function fromDagJson(value: unknown, source = '<input>', path = ''): unknown {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new InvalidInputError(`${source}: ${path || 'value'} is not a finite number`)
+    return value
+  }
+  if (Array.isArray(value)) return value.map((v, i) => fromDagJson(v, source, path ? `${path}.${i}` : String(i)))
+  const obj = value as Record<string, unknown>
+  const keys = Object.keys(obj)
+  if (keys.length === 1 && keys[0] === '/') {
+    const inner = obj['/']
+    if (typeof inner === 'string') {
+      try {
+        return parseCid(inner)
+      } catch (e) {
+        throw new InvalidInputError(`${source}: bad link at ${path || '(top)'}: ${(e as Error).message}`, { source, path }, { cause: e })
+      }
+    }
+    if (inner && typeof inner === 'object' && typeof (inner as { bytes?: unknown }).bytes === 'string') {
+      return base64.baseDecode((inner as { bytes: string }).bytes.replace(/=+$/, ''))
+    }
+  }
+  const out: Record<string, unknown> = {}
+  for (const k of keys) out[k] = fromDagJson(obj[k], source, path ? `${path}.${k}` : k)
+  return out
+}
+
+/** Turn IPLD values into their DAG-JSON form, for output. */
+export function toDagJson(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value
+  const cid = CID.asCID(value)
+  if (cid) return { '/': cid.toString() }
+  if (value instanceof Uint8Array) return { '/': { bytes: base64.baseEncode(value) } }
+  if (Array.isArray(value)) return value.map(toDagJson)
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(value)) out[k] = toDagJson(v)
+  return out
+}
+
+/** Pretty DAG-JSON text of a record, keys in their stored (dag-cbor canonical) order. */
+export function formatRecordJson(value: unknown): string {
+  return JSON.stringify(toDagJson(value), null, 2) + '\n'
+}

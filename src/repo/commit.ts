@@ -1,0 +1,257 @@
+import { createReadStream } from 'node:fs'
+import { lstat, readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { CID, cidToString } from '../codec/cid.js'
+import { encodeNode, linksOf, type Block } from '../codec/block.js'
+import { ConflictError, InvalidInputError, NotFoundError, PedigreeError, StoreError } from '../errors.js'
+import { commitNode, type Commit, type Person } from '../model/commit.js'
+import { writeFile } from '../model/file.js'
+import type { RecordValue } from '../model/record.js'
+import { validateTreePath, type TreeEdit, type TreeEntry } from '../model/tree.js'
+import { checkRefName } from '../refs/ref-name.js'
+import type { Repository } from './repository.js'
+
+/** One change to the tree of the new commit. */
+export type CommitEdit =
+  /** A file or a directory (recursively) from the local file system, stored at `path` (or under it). */
+  | { type: 'file'; path: string; source: string }
+  /** Bytes given in memory. */
+  | { type: 'bytes'; path: string; bytes: Uint8Array }
+  /** Bytes from a stream (stdin, a network body), stored as they arrive. */
+  | { type: 'stream'; path: string; stream: AsyncIterable<Uint8Array> }
+  /** A record (a JSON-compatible map, CIDs for links). */
+  | { type: 'record'; path: string; value: RecordValue }
+  /** Remove the entry at `path`, or every entry under `path/`. */
+  | { type: 'remove'; path: string }
+
+export interface CommitProgress {
+  phase: 'store' | 'commit'
+  bytes: number
+  totalBytes?: number
+  path?: string
+}
+
+export interface CommitOptions {
+  /** The ref to advance (created if new). */
+  ref: string
+  edits: CommitEdit[]
+  message?: string
+  author: Person
+  /** Milliseconds since the epoch (default: now). */
+  time?: number
+  meta?: Record<string, unknown>
+  /** Commit even when the tree does not change. */
+  allowEmpty?: boolean
+  /** Accept record links to CIDs that are not in the store. */
+  allowDangling?: boolean
+  /**
+   * The ref value the caller based its edits on (null: the ref must be new). When set,
+   * a moved ref is a ConflictError. When unset, the edits are re-applied on top of
+   * whatever the ref holds, retrying up to `retries` times, so concurrent writers to
+   * one ref all land.
+   */
+  expect?: CID | null
+  retries?: number
+  onProgress?: (p: CommitProgress) => void
+}
+
+export interface CommitResult {
+  cid: CID
+  ref: string
+  commit: Commit
+  /** The previous value of the ref (null if it was created). */
+  parent: CID | null
+  changes: { added: number; modified: number; removed: number }
+}
+
+/**
+ * Store the contents named by `edits`, build the new tree on top of the ref's current
+ * tree, write the commit, and compare-and-swap the ref to it. Blocks are written before
+ * the ref moves, so a crash leaves the ref on a complete DAG.
+ *
+ * @example
+ * await commit(repo, { ref: 'main', author: { name: 'ana' }, message: 'epoch 3',
+ *   edits: [{ type: 'file', path: 'model/weights.pt', source: './weights.pt' }] })
+ */
+export async function commit(repo: Repository, options: CommitOptions): Promise<CommitResult> {
+  const { ref, edits, message = '', author, meta, allowEmpty = false, allowDangling = false, retries = 50, onProgress } = options
+  checkRefName(ref)
+  const plan = await planEdits(edits)
+  const written = await storeContents(repo, plan, { allowDangling, onProgress })
+  for (let attempt = 0; ; attempt++) {
+    const old = options.expect !== undefined ? options.expect : ((await repo.refs.get(ref)) ?? null)
+    const parent = old ? await repo.readCommit(old) : undefined
+    const baseTree = parent ? parent.tree : await repo.trees.empty()
+    const treeEdits = await expandRemovals(repo, baseTree, written)
+    const tree = await repo.trees.edit(baseTree, treeEdits)
+    if (tree.equals(baseTree) && !allowEmpty && parent) {
+      throw new PedigreeError('ERR_NOTHING_TO_COMMIT', `nothing to commit: the tree of '${ref}' would not change (use --allow-empty)`, { ref })
+    }
+    const node = commitNode({ tree, parents: old ? [old] : [], author, time: options.time ?? Date.now(), message, meta })
+    const block = encodeNode(node)
+    await repo.blocks.put(block)
+    try {
+      await repo.refs.update(ref, { next: block.cid, expect: old, who: author, message: `commit: ${firstLine(message)}` })
+    } catch (e) {
+      if (e instanceof ConflictError && options.expect === undefined && attempt < retries) {
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 5 * 2 ** attempt)))
+        continue
+      }
+      throw e
+    }
+    onProgress?.({ phase: 'commit', bytes: 0 })
+    const changes = { added: 0, modified: 0, removed: 0 }
+    for await (const c of repo.trees.diff(baseTree, tree)) changes[c.type]++
+    return { cid: block.cid, ref, commit: node, parent: old, changes }
+  }
+}
+
+type PlannedEdit =
+  | { type: 'file'; path: string; source: string; size: number }
+  | { type: 'bytes'; path: string; bytes: Uint8Array }
+  | { type: 'stream'; path: string; stream: AsyncIterable<Uint8Array> }
+  | { type: 'record'; path: string; value: RecordValue }
+  | { type: 'remove'; path: string }
+
+/** Check every path and source before anything is written, expanding directories. */
+async function planEdits(edits: CommitEdit[]): Promise<PlannedEdit[]> {
+  const plan: PlannedEdit[] = []
+  const seen = new Set<string>()
+  const add = (e: PlannedEdit): void => {
+    validateTreePath(e.path)
+    if (seen.has(e.path)) throw new InvalidInputError(`path '${e.path}' is given more than once`, { path: e.path })
+    seen.add(e.path)
+    plan.push(e)
+  }
+  for (const e of edits) {
+    if (e.type !== 'file') {
+      add(e)
+      continue
+    }
+    const info = await stat(e.source).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') throw new NotFoundError('source path', e.source, undefined, { path: e.path })
+      throw new InvalidInputError(`cannot read ${e.source}: ${err.message}`, { source: e.source }, { cause: err })
+    })
+    if (info.isDirectory()) {
+      const files = await listFiles(e.source)
+      if (files.length === 0) throw new InvalidInputError(`directory ${e.source} has no files to commit`, { source: e.source })
+      for (const f of files) add({ type: 'file', path: `${e.path}/${f.relative}`, source: f.absolute, size: f.size })
+    } else if (info.isFile()) add({ type: 'file', path: e.path, source: e.source, size: info.size })
+    else throw new InvalidInputError(`${e.source} is neither a file nor a directory`, { source: e.source })
+  }
+  if (plan.length === 0) throw new InvalidInputError('no changes given: name files, records or --rm paths to commit')
+  return plan
+}
+
+async function listFiles(dir: string, prefix = ''): Promise<{ relative: string; absolute: string; size: number }[]> {
+  const out: { relative: string; absolute: string; size: number }[] = []
+  const names = (await readdir(dir)).sort()
+  for (const name of names) {
+    const absolute = join(dir, name)
+    const info = await lstat(absolute)
+    const relative = prefix ? `${prefix}/${name}` : name
+    if (info.isDirectory()) out.push(...(await listFiles(absolute, relative)))
+    else if (info.isFile()) out.push({ relative, absolute, size: info.size })
+    // Symlinks and special files are skipped: a link could point outside the directory.
+  }
+  return out
+}
+
+type Written = { path: string; entry: TreeEntry } | { path: string; remove: true }
+
+/** Write the blocks of every file and record; returns tree edits (removals still unexpanded). */
+async function storeContents(
+  repo: Repository,
+  plan: PlannedEdit[],
+  { allowDangling, onProgress }: { allowDangling: boolean; onProgress?: (p: CommitProgress) => void },
+): Promise<Written[]> {
+  const out: Written[] = []
+  const totalBytes = plan.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0)
+  let done = 0
+  let pending: Block[] = []
+  let pendingBytes = 0
+  const links = new Map<string, CID>()
+  const flush = async (): Promise<void> => {
+    if (pending.length) await repo.blocks.putMany(pending)
+    pending = []
+    pendingBytes = 0
+  }
+  for (const e of plan) {
+    if (e.type === 'remove') {
+      out.push({ path: e.path, remove: true })
+      continue
+    }
+    if (e.type === 'record') {
+      const block = encodeNode(e.value)
+      for (const [, cid] of linksOf(e.value)) links.set(cid.toString(), cid)
+      pending.push(block)
+      pendingBytes += block.bytes.length
+      if (pending.length >= 1000 || pendingBytes >= 4 << 20) await flush()
+      out.push({ path: e.path, entry: { cid: block.cid, kind: 'record', size: block.bytes.length } })
+      continue
+    }
+    const base = done
+    const progress = (bytes: number): void => onProgress?.({ phase: 'store', bytes: base + bytes, totalBytes, path: e.path })
+    let source: AsyncIterable<Uint8Array>
+    if (e.type === 'bytes') source = once(e.bytes)
+    else if (e.type === 'stream') source = e.stream
+    else source = createReadStream(e.source, { highWaterMark: 1 << 20 })
+    let result: { cid: CID; size: number }
+    try {
+      result = await writeFile(repo.blocks, source, { onProgress: progress })
+    } catch (err) {
+      if (err instanceof PedigreeError) throw err
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOSPC') throw new StoreError(`disk full while storing ${e.path}; the ref was not moved`, { path: e.path }, { cause: err })
+      throw new InvalidInputError(`cannot read ${e.type === 'file' ? e.source : e.path}: ${(err as Error).message}`, { path: e.path }, { cause: err })
+    }
+    if (e.type === 'file' && result.size !== e.size) {
+      throw new InvalidInputError(`${e.source} changed while it was read (${e.size} bytes before, ${result.size} read); nothing was committed`, {
+        source: e.source,
+      })
+    }
+    done += e.type === 'file' ? e.size : result.size
+    out.push({ path: e.path, entry: { cid: result.cid, kind: 'file', size: result.size } })
+  }
+  await flush()
+  if (!allowDangling && links.size > 0) {
+    const cids = [...links.values()]
+    const present = await repo.blocks.hasMany(cids)
+    const missing = cids.filter((_, i) => !present[i])
+    if (missing.length > 0) {
+      throw new NotFoundError('linked CID', cidToString(missing[0]!), `${missing.length} link(s) point at blocks not in this store; use --allow-dangling to commit anyway`, {
+        missing: missing.map(cidToString),
+      })
+    }
+  }
+  return out
+}
+
+async function expandRemovals(repo: Repository, tree: CID, written: Written[]): Promise<TreeEdit[]> {
+  const edits: TreeEdit[] = []
+  for (const w of written) {
+    if (!('remove' in w)) {
+      edits.push({ path: w.path, entry: w.entry })
+      continue
+    }
+    let matched = false
+    if (await repo.trees.get(tree, w.path)) {
+      edits.push({ path: w.path, entry: null })
+      matched = true
+    }
+    for await (const [path] of repo.trees.entries(tree, { prefix: `${w.path}/` })) {
+      edits.push({ path, entry: null })
+      matched = true
+    }
+    if (!matched) throw new NotFoundError('path', w.path, 'nothing to remove there', { path: w.path })
+  }
+  return edits
+}
+
+function firstLine(message: string): string {
+  return message.split('\n', 1)[0]!.slice(0, 100)
+}
+
+async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes
+}

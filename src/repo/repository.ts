@@ -1,0 +1,181 @@
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import type { CID } from '../codec/cid.js'
+import { decodeBlock } from '../codec/block.js'
+import { NotFoundError, PedigreeError } from '../errors.js'
+import { checkCommit, type Commit } from '../model/commit.js'
+import { ProllyTree } from '../model/tree.js'
+import { Refs } from '../refs/refs.js'
+import { openLevelStore, type LevelStoreOptions } from '../store/level.js'
+import { openMemoryStore } from '../store/memory.js'
+import type { Store } from '../store/store.js'
+import type { ReflogEntry } from '../refs/refs.js'
+import { checkout, type CheckoutOptions, type CheckoutResult } from './checkout.js'
+import { commit, type CommitOptions, type CommitResult } from './commit.js'
+import { diff, type DiffItem, type DiffOptions } from './diff.js'
+import { fsck, type FsckResult } from './fsck.js'
+import { log, type LogEntry, type LogOptions } from './log.js'
+import { ls, type LsEntry, type LsOptions } from './ls.js'
+import { resolveCommit, resolveEntry, refNameFor, type ResolvedCommit, type ResolvedEntry } from './resolve.js'
+import { deleteRef, setRef, type SetRefOptions } from './set-ref.js'
+import { show, type ShowOptions, type ShowResult } from './show.js'
+import { tag, type TagOptions, type TagResult } from './tag.js'
+
+/** Name of the folder that holds a store, found upward from the working directory. */
+export const STORE_DIRNAME = '.pedigree'
+const FORMAT_FILE = 'FORMAT'
+const FORMAT = 'pedigree store format 1\n'
+
+export type OpenOptions = LevelStoreOptions
+
+/**
+ * A pedigree repository: a store (blocks, refs, config) and the operations on it.
+ * Each operation lives in its own module under src/repo/; the methods here are the
+ * typed library surface over them.
+ *
+ * @example
+ * const repo = await Repository.init('/data/.pedigree')
+ * await repo.commit({ ref: 'main', message: 'first run', author: { name: 'beamline-7' },
+ *   edits: [{ type: 'record', path: 'runs/1.json', value: { loss: 0.31 } }] })
+ * for await (const entry of repo.log({ from: 'main' })) console.log(entry.commit.message)
+ * await repo.close()
+ */
+export class Repository {
+  readonly refs: Refs
+  readonly trees: ProllyTree
+
+  constructor(readonly store: Store) {
+    this.refs = new Refs(store.refs)
+    this.trees = new ProllyTree(store.blocks)
+  }
+
+  get blocks(): Store['blocks'] {
+    return this.store.blocks
+  }
+
+  /** Where the store lives (a directory, or `memory:`). */
+  get location(): string {
+    return this.store.location
+  }
+
+  /** Create a store in `dir` (the `.pedigree` folder itself). Refuses if one is already there. */
+  static async init(dir: string, options: OpenOptions = {}): Promise<Repository> {
+    const root = resolve(dir)
+    if (existsSync(join(root, FORMAT_FILE))) {
+      throw new PedigreeError('ERR_EXISTS', `a pedigree store already exists at ${root}`, { location: root })
+    }
+    await mkdir(root, { recursive: true })
+    const store = await openLevelStore(root, options)
+    await writeFile(join(root, FORMAT_FILE), FORMAT)
+    const repo = new Repository(store)
+    await repo.trees.empty()
+    return repo
+  }
+
+  /** Open the store in `dir` (the `.pedigree` folder, or a folder that contains one). */
+  static async open(dir: string, options: OpenOptions = {}): Promise<Repository> {
+    const root = await storeRoot(resolve(dir))
+    return new Repository(await openLevelStore(root, options))
+  }
+
+  /** A repository in memory (tests, scratch work). */
+  static memory(): Repository {
+    return new Repository(openMemoryStore())
+  }
+
+  /** The nearest `.pedigree` folder at or above `start`, or undefined. */
+  static find(start: string): string | undefined {
+    let dir = resolve(start)
+    for (;;) {
+      const candidate = join(dir, STORE_DIRNAME)
+      if (existsSync(join(candidate, FORMAT_FILE))) return candidate
+      const parent = dirname(dir)
+      if (parent === dir) return undefined
+      dir = parent
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.store.close()
+  }
+
+  /** Read and verify one block, decoding dag-cbor. */
+  async readNode<T = unknown>(cid: CID): Promise<T> {
+    return decodeBlock<T>(cid, await this.blocks.get(cid))
+  }
+
+  /** Read, verify and check the shape of a commit. */
+  async readCommit(cid: CID): Promise<Commit> {
+    return checkCommit(cid, await this.readNode(cid))
+  }
+
+  // The operations, each implemented in its own module (see there for details).
+
+  /** Store files and records and advance a ref to a new commit. */
+  commit(options: CommitOptions): Promise<CommitResult> {
+    return commit(this, options)
+  }
+  /** Commits reachable from a revision, newest first. */
+  log(options?: LogOptions): AsyncGenerator<LogEntry> {
+    return log(this, options)
+  }
+  /** A commit and its changes, or the record or file at `<rev>:<path>`. */
+  show(rev: string, options?: ShowOptions): Promise<ShowResult> {
+    return show(this, rev, options)
+  }
+  /** Entries of a revision's tree. */
+  ls(rev: string, options?: LsOptions): AsyncGenerator<LsEntry> {
+    return ls(this, rev, options)
+  }
+  /** Changes between two revisions. */
+  diff(a: string, b: string, options?: DiffOptions): AsyncGenerator<DiffItem> {
+    return diff(this, a, b, options)
+  }
+  /** Write a revision's files and records into a directory. */
+  checkout(rev: string, options: CheckoutOptions): Promise<CheckoutResult> {
+    return checkout(this, rev, options)
+  }
+  /** Verify everything reachable from every ref and reflog entry. */
+  fsck(options?: { onProgress?: (checked: number) => void }): Promise<FsckResult> {
+    return fsck(this, options)
+  }
+  /** Name a commit under `tags/`. */
+  tag(name: string, rev: string, options: TagOptions): Promise<TagResult> {
+    return tag(this, name, rev, options)
+  }
+  /** Point a ref at a revision. */
+  setRef(name: string, rev: string, options: SetRefOptions): Promise<{ ref: string; old: CID | null; new: CID }> {
+    return setRef(this, name, rev, options)
+  }
+  /** Delete a ref (its reflog remains). */
+  deleteRef(name: string, options: SetRefOptions): Promise<{ ref: string; old: CID }> {
+    return deleteRef(this, name, options)
+  }
+  /** The reflog of a ref, newest first. */
+  async reflog(name: string): Promise<ReflogEntry[]> {
+    return this.refs.reflog(await refNameFor(this, name))
+  }
+  /** Resolve a revision (`main~2`, `tags/v1`, a CID prefix, `main@{1}`) to a commit. */
+  resolve(rev: string): Promise<ResolvedCommit> {
+    return resolveCommit(this, rev)
+  }
+  /** Resolve `<rev>:<path>` to a tree entry. */
+  resolveEntry(spec: string): Promise<ResolvedEntry> {
+    return resolveEntry(this, spec)
+  }
+}
+
+async function storeRoot(dir: string): Promise<string> {
+  if (existsSync(join(dir, FORMAT_FILE))) return dir
+  if (existsSync(join(dir, STORE_DIRNAME, FORMAT_FILE))) return join(dir, STORE_DIRNAME)
+  const exists = await stat(dir).then(
+    () => true,
+    () => false,
+  )
+  throw new NotFoundError('pedigree store', dir, exists ? 'the folder is not a pedigree store; run `pedigree init`' : 'no such folder; run `pedigree init`')
+}
+
+export async function readFormat(dir: string): Promise<string> {
+  return readFile(join(dir, FORMAT_FILE), 'utf8')
+}

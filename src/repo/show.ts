@@ -1,0 +1,68 @@
+import type { CID } from '../codec/cid.js'
+import type { Commit } from '../model/commit.js'
+import { readFile } from '../model/file.js'
+import type { TreeChange } from '../model/tree.js'
+import type { RecordValue } from '../model/record.js'
+import type { Repository } from './repository.js'
+import { resolveCommit, resolveEntry } from './resolve.js'
+
+export interface ShowOptions {
+  /** Most changed paths to list for a commit (the counts are always complete). */
+  limit?: number
+}
+
+export type ShowResult =
+  | {
+      type: 'commit'
+      cid: CID
+      commit: Commit
+      /** Changes against the first parent (or the empty tree), up to `limit`. */
+      changes: TreeChange[]
+      counts: { added: number; modified: number; removed: number }
+      truncated: boolean
+    }
+  | { type: 'record'; cid: CID; path: string; commit: CID; size: number; value: RecordValue }
+  | {
+      type: 'file'
+      cid: CID
+      path: string
+      commit: CID
+      size: number
+      /** The bytes, streamed and verified chunk by chunk. */
+      content: () => AsyncIterable<Uint8Array>
+    }
+
+/**
+ * A commit with the paths it changed, or (for `<rev>:<path>`) the record or file there.
+ *
+ * @example
+ * const r = await show(repo, 'main~1:config/train.json')
+ * if (r.type === 'record') console.log(r.value.lr)
+ */
+export async function show(repo: Repository, rev: string, { limit = 1000 }: ShowOptions = {}): Promise<ShowResult> {
+  if (rev.includes(':')) {
+    const at = await resolveEntry(repo, rev)
+    if (at.entry.kind === 'record') {
+      const value = await repo.readNode<RecordValue>(at.entry.cid)
+      return { type: 'record', cid: at.entry.cid, path: at.path, commit: at.cid, size: at.entry.size, value }
+    }
+    return {
+      type: 'file',
+      cid: at.entry.cid,
+      path: at.path,
+      commit: at.cid,
+      size: at.entry.size,
+      content: () => readFile(repo.blocks, at.entry.cid),
+    }
+  }
+  const { cid, commit } = await resolveCommit(repo, rev)
+  const parentTree = commit.parents[0] ? (await repo.readCommit(commit.parents[0])).tree : await repo.trees.empty()
+  const changes: TreeChange[] = []
+  const counts = { added: 0, modified: 0, removed: 0 }
+  for await (const change of repo.trees.diff(parentTree, commit.tree)) {
+    counts[change.type]++
+    if (changes.length < limit) changes.push(change)
+  }
+  const total = counts.added + counts.modified + counts.removed
+  return { type: 'commit', cid, commit, changes, counts, truncated: total > changes.length }
+}
