@@ -12,7 +12,7 @@ export interface BlockstoreSupports {
 /**
  * Content-addressed block storage. A backend stores the bytes it is given under the CID
  * it is given: it does not re-hash (writers hash once; `sync` verifies what arrives from
- * outside before it calls `put`). `getVerified` in store/verified-read.ts re-hashes on read.
+ * outside before it calls `put`). readers re-hash with codec/block.ts (decodeBlock, verifyBlock).
  */
 export interface Blockstore {
   readonly supports: BlockstoreSupports

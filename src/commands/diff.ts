@@ -1,0 +1,61 @@
+import { Args, Flags } from '@oclif/core'
+import { BaseCommand } from '../cli/base-command.js'
+import { changeMark, scalarText } from '../cli/format.js'
+import { formatBytes } from '../cli/progress.js'
+import { cidToString } from '../codec/cid.js'
+import { toDagJson } from '../model/record.js'
+import type { DiffItem } from '../repo/diff.js'
+
+export default class Diff extends BaseCommand<typeof Diff> {
+  static override summary = 'Show what changed between two revisions.'
+  static override description = 'Records get a field-level diff, text files a unified diff, binary files a size and CID line.'
+  static override examples = [
+    '<%= config.bin %> diff main~1 main',
+    '<%= config.bin %> diff tags/v3 tags/v7 --path config/',
+    '<%= config.bin %> diff main@{1} main --stat',
+  ]
+  static override args = {
+    from: Args.string({ description: 'old revision', required: true }),
+    to: Args.string({ description: 'new revision', default: 'main' }),
+  }
+  static override flags = {
+    path: Flags.string({ description: 'only this path or what is under it' }),
+    stat: Flags.boolean({ description: 'only the list of changed paths with sizes' }),
+  }
+
+  async run(): Promise<void> {
+    const repo = await this.repo()
+    const items = repo.diff(this.args.from, this.args.to, { path: this.flags.path, stat: this.flags.stat })
+    if (this.jsonEnabled()) return this.streamJson(items, diffJson)
+    const counts = { added: 0, modified: 0, removed: 0 }
+    for await (const d of items) {
+      counts[d.type]++
+      this.log(diffText(d, this.flags.stat))
+    }
+    this.log(`${counts.added} added, ${counts.modified} modified, ${counts.removed} removed`)
+  }
+}
+
+function diffText(d: DiffItem, stat: boolean): string {
+  const sizes = `${d.before ? formatBytes(d.before.size) : ''}${d.before && d.after ? ' → ' : ''}${d.after ? formatBytes(d.after.size) : ''}`
+  const head = `${changeMark[d.type]}  ${d.path}  (${d.kind}, ${sizes})`
+  if (stat) return head
+  const lines = [head]
+  for (const f of d.fields ?? []) lines.push(`     ${f.field}: ${scalarText(f.before)} → ${scalarText(f.after)}`)
+  if (d.patch) lines.push(...d.patch.split('\n').slice(2).filter((l, i, all) => i < all.length - 1 || l !== '').map((l) => `     ${l}`))
+  if (d.binary) lines.push(`     binary: ${d.before ? cidToString(d.before.cid).slice(0, 20) : '∅'} → ${d.after ? cidToString(d.after.cid).slice(0, 20) : '∅'}`)
+  return lines.join('\n')
+}
+
+function diffJson(d: DiffItem): unknown {
+  return toDagJson({
+    type: d.type,
+    path: d.path,
+    kind: d.kind,
+    ...(d.before ? { before: d.before } : {}),
+    ...(d.after ? { after: d.after } : {}),
+    ...(d.fields ? { fields: d.fields } : {}),
+    ...(d.patch ? { patch: d.patch } : {}),
+    ...(d.binary ? { binary: true } : {}),
+  })
+}

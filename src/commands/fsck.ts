@@ -1,0 +1,25 @@
+import { BaseCommand } from '../cli/base-command.js'
+import { PedigreeError } from '../errors.js'
+import type { FsckResult } from '../repo/fsck.js'
+
+export default class Fsck extends BaseCommand<typeof Fsck> {
+  static override summary = 'Verify every block reachable from every ref and reflog entry.'
+  static override description = 'Checks each block\'s hash, that it decodes, its shape, and that every link is present. Exits 5 when anything is wrong, naming each bad CID and the refs that reach it.'
+  static override examples = ['<%= config.bin %> fsck', '<%= config.bin %> fsck --json']
+
+  async run(): Promise<FsckResult> {
+    const repo = await this.repo()
+    const r = await repo.fsck()
+    const { commits, trees, records, files } = r.checked
+    if (!this.jsonEnabled()) {
+      this.log(`checked ${r.roots} roots: ${commits} commits, ${trees} tree nodes, ${records} records, ${files} files`)
+      for (const p of r.problems) this.log(`BAD ${p.as} ${p.cid}${p.path ? ` at ${p.path}` : ''}: ${p.problem}\n    reached from: ${p.refs.join(', ')}`)
+      if (r.ok) this.log('ok')
+    }
+    if (!r.ok) {
+      if (this.jsonEnabled()) process.stdout.write(JSON.stringify(r, null, 2) + '\n')
+      throw new PedigreeError('ERR_CORRUPT', `fsck found ${r.problems.length} problem(s)`, { problems: r.problems.length })
+    }
+    return r
+  }
+}

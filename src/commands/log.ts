@@ -1,0 +1,34 @@
+import { Args, Flags } from '@oclif/core'
+import { BaseCommand } from '../cli/base-command.js'
+import { commitJson, commitText, short } from '../cli/format.js'
+
+export default class Log extends BaseCommand<typeof Log> {
+  static override summary = 'Show the history of a revision, newest first.'
+  static override examples = [
+    '<%= config.bin %> log',
+    '<%= config.bin %> log models/braggnn -n 5 --oneline',
+    '<%= config.bin %> log main --path config/train.json',
+    '<%= config.bin %> log main --json -n 20',
+  ]
+  static override args = { rev: Args.string({ description: 'revision to start from', default: 'main' }) }
+  static override flags = {
+    'max-count': Flags.integer({ char: 'n', description: 'show at most N commits', min: 0 }),
+    path: Flags.string({ description: 'only commits that changed this path (or anything under it)' }),
+    oneline: Flags.boolean({ description: 'one line per commit' }),
+  }
+
+  async run(): Promise<void> {
+    const repo = await this.repo()
+    const entries = repo.log({ from: this.args.rev, limit: this.flags['max-count'], path: this.flags.path })
+    if (this.jsonEnabled()) return this.streamJson(entries, (e) => commitJson(e.cid, e.commit))
+    let first = true
+    for await (const { cid, commit } of entries) {
+      if (this.flags.oneline) this.log(`${short(cid)} ${commit.message.split('\n', 1)[0]}`)
+      else {
+        if (!first) this.log('')
+        this.log(commitText(cid, commit))
+      }
+      first = false
+    }
+  }
+}

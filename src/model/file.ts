@@ -1,0 +1,432 @@
+import { CID, DAG_CBOR, MAX_BLOCK_SIZE, RAW, SHA2_256, cidToString } from '../codec/cid.js'
+import { decodeBlock, encodeNode, rawBlock, verifyBlock } from '../codec/block.js'
+import type { Block } from '../codec/block.js'
+import { CHUNKER, chunkStream } from '../codec/chunk.js'
+import { CorruptBlockError, InvalidInputError, NotFoundError } from '../errors.js'
+import type { Blockstore } from '../store/blockstore.js'
+
+/**
+ * Files: byte-exact content of any size, written and read as streams.
+ *
+ * Format (field names are part of it, see DESIGN.md):
+ * - a file of at most MAX_BLOCK_SIZE bytes is one raw block of its bytes (the empty file is
+ *   the raw block of 0 bytes), so a small file and an identical chunk share a CID;
+ * - a larger file is cut by the content-defined chunker into raw blocks, listed by a
+ *   dag-cbor node `{kind: 'file', size, chunker, chunks: [[cid, length], …]}`;
+ * - when there are more than {@link MAX_NODE_ENTRIES} chunks, the file is a balanced tree:
+ *   `{kind: 'file', size, chunker, parts: [[cid, size], …]}` whose parts are file nodes
+ *   themselves, every leaf at the same depth, built bottom-up while the bytes stream in.
+ * The tree's shape depends only on the chunk list, so the same bytes give the same root CID
+ * on every machine.
+ */
+
+/** `[cid, length]`: a raw chunk and its length in bytes. */
+export type ChunkEntry = [cid: CID, length: number]
+/** `[cid, size]`: a file node below this one and the number of bytes under it. */
+export type PartEntry = [cid: CID, size: number]
+
+/**
+ * The chunker recorded in a node. Writers record {@link CHUNKER}; readers accept any named
+ * chunker, since reading needs only the chunk list (a later chunker must stay readable).
+ */
+export interface FileChunker {
+  name: string
+  [param: string]: unknown
+}
+
+/** A file node that lists raw chunks. */
+export interface FileChunksNode {
+  kind: 'file'
+  size: number
+  chunker: FileChunker
+  chunks: ChunkEntry[]
+}
+
+/** A file node that lists the file nodes of consecutive ranges of the file. */
+export interface FilePartsNode {
+  kind: 'file'
+  size: number
+  chunker: FileChunker
+  parts: PartEntry[]
+}
+
+/** A dag-cbor file node (files that fit one block are raw blocks, not nodes). */
+export type FileNode = FileChunksNode | FilePartsNode
+
+/**
+ * Most entries in one file node. A chunk entry encodes to about 45 bytes, so a full node is
+ * about 180 KiB: well under the block limit, while one leaf still covers about 1.1 GiB and two
+ * levels cover any file anyone will store.
+ */
+export const MAX_NODE_ENTRIES = 4096
+
+/** How many bytes of new blocks are gathered before one `hasMany` + `putMany` round trip. */
+const WRITE_BATCH_BYTES = 4 * 1024 * 1024
+/** How many bytes of chunks readFile asks the store for at once (one window ahead is in flight). */
+const READ_WINDOW_BYTES = 4 * 1024 * 1024
+/** Deeper than any real file (4096^8 chunks); stops a crafted chain of nodes early. */
+const MAX_DEPTH = 64
+
+export interface WriteFileOptions {
+  /** Called with the number of bytes consumed and hashed so far; last with the file's size. */
+  onProgress?: (bytesDone: number) => void
+  /**
+   * For tests only: the most entries per node (default {@link MAX_NODE_ENTRIES}). Any other
+   * value gives other CIDs for the same bytes, so nothing but a test may set it: it exists to
+   * exercise multi-level trees without writing terabytes.
+   */
+  fanout?: number
+}
+
+export interface ReadFileOptions {
+  /** Called with the number of bytes verified and yielded so far. */
+  onProgress?: (bytesDone: number) => void
+}
+
+/** What writeFile stored: the file's CID (raw block or root node) and its size in bytes. */
+export interface WrittenFile {
+  cid: CID
+  size: number
+}
+
+/**
+ * Store a stream of bytes as a file and return its CID.
+ *
+ * Chunks are hashed and written as they arrive, in batches of a few MiB; a chunk the store
+ * already has (asked with `hasMany`, one batch at a time) is not written again, so a file
+ * that shares most of its bytes with a stored one costs only its new chunks. Memory stays
+ * bounded (a few MiB of chunks plus one pending node per tree level) whatever the file's size.
+ * Chunks are written before the nodes that list them.
+ *
+ * @example
+ *   const { cid, size } = await writeFile(store.blocks, fs.createReadStream('model.pt'), { onProgress: bar.update })
+ */
+export async function writeFile(
+  blocks: Blockstore,
+  source: AsyncIterable<Uint8Array>,
+  { onProgress, fanout = MAX_NODE_ENTRIES }: WriteFileOptions = {},
+): Promise<WrittenFile> {
+  if (!Number.isSafeInteger(fanout) || fanout < 2 || fanout > 2 * MAX_NODE_ENTRIES) {
+    throw new InvalidInputError(`fanout must be an integer from 2 to ${2 * MAX_NODE_ENTRIES}, got ${fanout}`, { fanout })
+  }
+  const writer = new BatchWriter(blocks)
+  const tree = new TreeBuilder(writer, fanout)
+  let size = 0
+  // Whether the file fits one raw block is known only once more than MAX_BLOCK_SIZE bytes
+  // arrived, so its first chunks wait here (at most 1 MiB + one chunk).
+  let head: Uint8Array[] | undefined = []
+  for await (const chunk of chunkStream(source)) {
+    size += chunk.length
+    if (head) {
+      head.push(chunk)
+      if (size > MAX_BLOCK_SIZE) {
+        for (const c of head) await tree.addChunk(c)
+        head = undefined
+      }
+    } else {
+      await tree.addChunk(chunk)
+    }
+    onProgress?.(size)
+  }
+  let cid: CID
+  if (head) {
+    const block = rawBlock(concat(head, size))
+    await writer.add(block)
+    cid = block.cid
+  } else {
+    cid = await tree.finish()
+  }
+  await writer.close()
+  if (size === 0) onProgress?.(0)
+  return { cid, size }
+}
+
+/**
+ * Store bytes already in memory as a file (same CID as streaming them through writeFile).
+ *
+ * @example
+ *   const { cid } = await writeFileFromBytes(store.blocks, new TextEncoder().encode('hello'))
+ */
+export async function writeFileFromBytes(blocks: Blockstore, bytes: Uint8Array, options: WriteFileOptions = {}): Promise<WrittenFile> {
+  return writeFile(blocks, once(bytes), options)
+}
+
+/**
+ * The bytes of a file, in order, as a stream.
+ *
+ * Every chunk is re-hashed against its CID before it is yielded: a mismatch throws
+ * CorruptBlockError naming the chunk's CID, and nothing after the bad chunk is yielded. A
+ * missing block throws NotFoundError naming its CID. A few MiB of chunks are fetched ahead
+ * (one `getMany` per window) so that a slow store and the hashing overlap; memory stays
+ * bounded at about two windows. A CID that is not a file throws InvalidInputError.
+ *
+ * @example
+ *   await pipeline(Readable.from(readFile(store.blocks, cid)), fs.createWriteStream('model.pt'))
+ */
+export async function* readFile(blocks: Blockstore, cid: CID, { onProgress }: ReadFileOptions = {}): AsyncGenerator<Uint8Array> {
+  if (cid.code === RAW) {
+    const bytes = await getBlock(blocks, cid)
+    verifyBlock(cid, bytes)
+    if (bytes.length > 0) yield bytes
+    onProgress?.(bytes.length)
+    return
+  }
+  const root = await readRoot(blocks, cid)
+  const entries = chunkRefs(blocks, cid, root)
+  let done = 0
+  let next = fetchWindow(blocks, entries)
+  try {
+    for (;;) {
+      const window = await next
+      if (window.length === 0) break
+      next = fetchWindow(blocks, entries)
+      for (const { ref, bytes } of window) {
+        if (!bytes) throw new NotFoundError('block', cidToString(ref.cid), `a chunk of file ${cidToString(cid)}`, { cid: cidToString(ref.cid) })
+        verifyBlock(ref.cid, bytes)
+        if (bytes.length !== ref.length) {
+          throw new CorruptBlockError(cidToString(ref.parent), `it gives chunk ${cidToString(ref.cid)} ${ref.length} bytes, the chunk has ${bytes.length}`)
+        }
+        done += bytes.length
+        yield bytes
+        onProgress?.(done)
+      }
+    }
+  } finally {
+    // The consumer may stop early; a prefetch still in flight must not surface as unhandled.
+    next.catch(() => {})
+    await entries.return(undefined).catch(() => {})
+  }
+}
+
+/**
+ * The size in bytes of the file `cid`, reading only its root block.
+ *
+ * @example
+ *   const bytes = await fileSize(store.blocks, cid)
+ */
+export async function fileSize(blocks: Blockstore, cid: CID): Promise<number> {
+  if (cid.code === RAW) {
+    const bytes = await getBlock(blocks, cid)
+    verifyBlock(cid, bytes)
+    return bytes.length
+  }
+  return (await readRoot(blocks, cid)).size
+}
+
+/**
+ * True if `value` (a decoded dag-cbor node) is a well-formed file node: `kind: 'file'`, a
+ * named chunker, and a non-empty list of either raw chunks or dag-cbor parts whose sizes add
+ * up to `size`. Checking the sum here means a reader never streams a node that lies about it.
+ *
+ * @example
+ *   if (isFileNode(decodeBlock(cid, bytes))) …
+ */
+export function isFileNode(value: unknown): value is FileNode {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false
+  const node = value as Record<string, unknown>
+  if (node.kind !== 'file' || !isSize(node.size) || node.size === 0) return false
+  const chunker = node.chunker as Record<string, unknown> | null | undefined
+  if (chunker === null || typeof chunker !== 'object' || typeof chunker.name !== 'string') return false
+  const hasChunks = 'chunks' in node
+  if (hasChunks === ('parts' in node)) return false
+  const list = hasChunks ? node.chunks : node.parts
+  if (!Array.isArray(list) || list.length === 0) return false
+  const codec = hasChunks ? RAW : DAG_CBOR
+  let sum = 0
+  for (const entry of list) {
+    if (!Array.isArray(entry) || entry.length !== 2) return false
+    const cid = CID.asCID(entry[0])
+    const n: unknown = entry[1]
+    if (!cid || cid.version !== 1 || cid.code !== codec || cid.multihash.code !== SHA2_256) return false
+    if (!isSize(n) || n === 0 || (hasChunks && n > MAX_BLOCK_SIZE)) return false
+    sum += n
+  }
+  return sum === node.size
+}
+
+function isSize(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
+}
+
+/** Gathers blocks into batches and writes each with one hasMany + putMany, one batch in flight. */
+class BatchWriter {
+  private batch: Block[] = []
+  private keys = new Set<string>()
+  private bytes = 0
+  private inflight: Promise<void> = Promise.resolve()
+
+  constructor(private readonly blocks: Blockstore) {}
+
+  async add(block: Block): Promise<void> {
+    const key = block.cid.toString()
+    // A file that repeats a chunk within one batch writes it once.
+    if (this.keys.has(key)) return
+    this.keys.add(key)
+    this.batch.push(block)
+    this.bytes += block.bytes.length
+    if (this.bytes >= WRITE_BATCH_BYTES) await this.flush()
+  }
+
+  /** Start writing the current batch; waits for the previous one, so batches land in order. */
+  private async flush(): Promise<void> {
+    await this.inflight
+    if (this.batch.length === 0) return
+    const batch = this.batch
+    this.batch = []
+    this.keys = new Set()
+    this.bytes = 0
+    this.inflight = this.store(batch)
+    // Awaited on the next flush or in close(); until then a failure must not count as unhandled.
+    this.inflight.catch(() => {})
+  }
+
+  private async store(batch: Block[]): Promise<void> {
+    const present = await this.blocks.hasMany(batch.map((b) => b.cid))
+    const missing = batch.filter((_, i) => !present[i])
+    if (missing.length > 0) await this.blocks.putMany(missing)
+  }
+
+  async close(): Promise<void> {
+    await this.flush()
+    await this.inflight
+  }
+}
+
+/**
+ * Builds the node tree bottom-up as chunks arrive: `levels[0]` holds chunk entries of the
+ * leaf being filled, `levels[k]` part entries of the level-k node being filled. A full node
+ * is written at once and becomes one entry of the level above, so only one partial node per
+ * level is ever held.
+ */
+class TreeBuilder {
+  private readonly levels: Array<Array<[CID, number]>> = [[]]
+  private readonly sizes: number[] = [0]
+
+  constructor(
+    private readonly writer: BatchWriter,
+    private readonly fanout: number,
+  ) {}
+
+  async addChunk(bytes: Uint8Array): Promise<void> {
+    const block = rawBlock(bytes)
+    await this.writer.add(block)
+    await this.push(0, [block.cid, bytes.length])
+  }
+
+  private async push(level: number, entry: [CID, number]): Promise<void> {
+    if (this.levels.length === level) {
+      this.levels.push([])
+      this.sizes.push(0)
+    }
+    this.levels[level].push(entry)
+    this.sizes[level] += entry[1]
+    if (this.levels[level].length === this.fanout) await this.emit(level)
+  }
+
+  private async emit(level: number): Promise<void> {
+    const entries = this.levels[level]
+    const size = this.sizes[level]
+    this.levels[level] = []
+    this.sizes[level] = 0
+    const node: FileNode =
+      level === 0 ? { kind: 'file', size, chunker: CHUNKER, chunks: entries } : { kind: 'file', size, chunker: CHUNKER, parts: entries }
+    const block = encodeNode(node)
+    await this.writer.add(block)
+    await this.push(level + 1, [block.cid, size])
+  }
+
+  /**
+   * Close every partial node from the bottom up (so all leaves stay at one depth) and return
+   * the root: the single entry left at the top, or the only leaf.
+   */
+  async finish(): Promise<CID> {
+    for (let k = 0; ; k++) {
+      const top = this.levels.slice(k + 1).every((l) => l.length === 0)
+      const pending = this.levels[k]
+      if (top && k > 0 && pending.length === 1) return pending[0][0]
+      if (pending.length > 0) await this.emit(k)
+    }
+  }
+}
+
+/** A chunk to read, with the node that listed it (named when the node and chunk disagree). */
+interface ChunkRef {
+  cid: CID
+  length: number
+  parent: CID
+}
+
+/** The chunks of a file in order, reading part nodes depth first as they are reached. */
+async function* chunkRefs(blocks: Blockstore, rootCid: CID, root: FileNode): AsyncGenerator<ChunkRef> {
+  const stack: Array<{ cid: CID; node: FileNode; next: number }> = [{ cid: rootCid, node: root, next: 0 }]
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]
+    if ('chunks' in top.node) {
+      for (const [cid, length] of top.node.chunks) yield { cid, length, parent: top.cid }
+      stack.pop()
+      continue
+    }
+    if (top.next >= top.node.parts.length) {
+      stack.pop()
+      continue
+    }
+    const [cid, size] = top.node.parts[top.next++]
+    if (stack.length >= MAX_DEPTH) throw new CorruptBlockError(cidToString(top.cid), `file tree deeper than ${MAX_DEPTH} levels`)
+    const child = await readPart(blocks, cid, top.cid)
+    if (child.size !== size) {
+      throw new CorruptBlockError(cidToString(top.cid), `it gives part ${cidToString(cid)} ${size} bytes, the part says ${child.size}`)
+    }
+    stack.push({ cid, node: child, next: 0 })
+  }
+}
+
+type Window = Array<{ ref: ChunkRef; bytes: Uint8Array | undefined }>
+
+/** The next few MiB of chunks (by their declared lengths), fetched with one getMany. */
+async function fetchWindow(blocks: Blockstore, refs: AsyncGenerator<ChunkRef>): Promise<Window> {
+  const batch: ChunkRef[] = []
+  let bytes = 0
+  while (bytes < READ_WINDOW_BYTES) {
+    const r = await refs.next()
+    if (r.done) break
+    batch.push(r.value)
+    bytes += r.value.length
+  }
+  if (batch.length === 0) return []
+  const got = await blocks.getMany(batch.map((r) => r.cid))
+  return batch.map((ref, i) => ({ ref, bytes: got[i] }))
+}
+
+async function getBlock(blocks: Blockstore, cid: CID, detail?: string): Promise<Uint8Array> {
+  const bytes = await blocks.tryGet(cid)
+  if (!bytes) throw new NotFoundError('block', cidToString(cid), detail, { cid: cidToString(cid) })
+  return bytes
+}
+
+async function readRoot(blocks: Blockstore, cid: CID): Promise<FileNode> {
+  if (cid.code !== DAG_CBOR) throw new InvalidInputError(`${cidToString(cid)} is not a file: unsupported codec 0x${cid.code.toString(16)}`, { cid: cidToString(cid) })
+  const node = decodeBlock(cid, await getBlock(blocks, cid))
+  if (!isFileNode(node)) throw new InvalidInputError(`${cidToString(cid)} is not a file`, { cid: cidToString(cid) })
+  return node
+}
+
+async function readPart(blocks: Blockstore, cid: CID, parent: CID): Promise<FileNode> {
+  const node = decodeBlock(cid, await getBlock(blocks, cid, `a part of file node ${cidToString(parent)}`))
+  if (!isFileNode(node)) throw new CorruptBlockError(cidToString(cid), `listed as a part by ${cidToString(parent)} but not a file node`)
+  return node
+}
+
+function concat(pieces: Uint8Array[], size: number): Uint8Array {
+  if (pieces.length === 1) return pieces[0]
+  const out = new Uint8Array(size)
+  let offset = 0
+  for (const p of pieces) {
+    out.set(p, offset)
+    offset += p.length
+  }
+  return out
+}
+
+async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes
+}
