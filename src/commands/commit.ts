@@ -27,9 +27,9 @@ export default class Commit extends BaseCommand<typeof Commit> {
     branch: Flags.string({ char: 'b', description: 'ref to commit to (created if new)', default: 'main' }),
     message: Flags.string({ char: 'm', description: 'commit message', default: '' }),
     author: Flags.string({ description: 'author as "Name <email>" (default: PEDIGREE_AUTHOR or the login name)' }),
-    meta: Flags.string({ description: 'workflow context KEY=VALUE (repeatable; VALUE may be JSON)', multiple: true }),
-    record: Flags.string({ description: 'a JSON record DEST=FILE (FILE "-" reads stdin; repeatable)', multiple: true }),
-    rm: Flags.string({ description: 'remove a path, or everything under it (repeatable)', multiple: true }),
+    meta: Flags.string({ description: 'workflow context KEY=VALUE (repeatable; VALUE may be JSON)', multiple: true, multipleNonGreedy: true }),
+    record: Flags.string({ description: 'a JSON record DEST=FILE (FILE "-" reads stdin; repeatable)', multiple: true, multipleNonGreedy: true }),
+    rm: Flags.string({ description: 'remove a path, or everything under it (repeatable)', multiple: true, multipleNonGreedy: true }),
     'allow-empty': Flags.boolean({ description: 'commit even if the tree does not change' }),
     'allow-dangling': Flags.boolean({ description: 'accept links to CIDs that are not in the store' }),
   }

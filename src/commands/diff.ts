@@ -42,7 +42,11 @@ function diffText(d: DiffItem, stat: boolean): string {
   if (stat) return head
   const lines = [head]
   for (const f of d.fields ?? []) lines.push(`     ${f.field}: ${scalarText(f.before)} → ${scalarText(f.after)}`)
-  if (d.patch) lines.push(...d.patch.split('\n').slice(2).filter((l, i, all) => i < all.length - 1 || l !== '').map((l) => `     ${l}`))
+  if (d.patch) {
+    const body = d.patch.split('\n').slice(1).map((l) => l.replace(/\t$/, ''))
+    if (body[body.length - 1] === '') body.pop()
+    lines.push(...body.map((l) => `     ${l}`))
+  }
   if (d.binary) lines.push(`     binary: ${d.before ? cidToString(d.before.cid).slice(0, 20) : '∅'} → ${d.after ? cidToString(d.after.cid).slice(0, 20) : '∅'}`)
   return lines.join('\n')
 }

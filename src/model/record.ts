@@ -77,7 +77,15 @@ export function toDagJson(value: unknown): unknown {
   return out
 }
 
-/** Pretty DAG-JSON text of a record, keys in their stored (dag-cbor canonical) order. */
+/** Pretty DAG-JSON text of a record, keys sorted as DAG-JSON sorts them. */
 export function formatRecordJson(value: unknown): string {
-  return JSON.stringify(toDagJson(value), null, 2) + '\n'
+  return JSON.stringify(sortKeys(toDagJson(value)), null, 2) + '\n'
+}
+
+function sortKeys(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value
+  if (Array.isArray(value)) return value.map(sortKeys)
+  const out: Record<string, unknown> = {}
+  for (const k of Object.keys(value).sort()) out[k] = sortKeys((value as Record<string, unknown>)[k])
+  return out
 }
