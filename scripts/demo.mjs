@@ -1,0 +1,129 @@
+#!/usr/bin/env node
+// The README's first command: a workflow's story told through the real CLI on the
+// embedded store. Every step checks its result and the demo exits non-zero on any wrong one.
+import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'run.js')
+const work = mkdtempSync(join(tmpdir(), 'pedigree-demo-'))
+const env = { ...process.env, PEDIGREE_AUTHOR: 'beamline-7 workflow <flows@aps.example.org>', PEDIGREE_REPO: join(work, '.pedigree') }
+delete env.NODE_EXTRA_CA_CERTS
+
+const bold = (s) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s)
+let failures = 0
+
+function step(title) {
+  console.log(`\n${bold(`== ${title}`)}`)
+}
+
+/** Run the CLI, echo the command and its output, return stdout. */
+function pedigree(args, { show = true, input } = {}) {
+  console.log(`$ pedigree ${args.map((a) => (/[\s"'{}]/.test(a) ? `'${a}'` : a)).join(' ')}`)
+  try {
+    const out = execFileSync(process.execPath, [bin, ...args], { cwd: work, env, input, stdio: ['pipe', 'pipe', 'pipe'] })
+    if (show && out.length) console.log(out.toString('utf8').trimEnd().replace(/^/gm, '  '))
+    return out
+  } catch (e) {
+    console.error(`  command failed (exit ${e.status ?? e.code}): ${e.stderr ?? e.message}`)
+    failures++
+    return Buffer.alloc(0)
+  }
+}
+
+function check(ok, what) {
+  console.log(ok ? `  ✓ ${what}` : `  ✗ ${what}`)
+  if (!ok) failures++
+}
+
+const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex')
+
+/** Deterministic pseudo-random float32 "weights". */
+function weights(count, seed) {
+  const out = new Float32Array(count)
+  let s = seed >>> 0
+  for (let i = 0; i < count; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
+    out[i] = (s / 2 ** 32 - 0.5) * 0.1
+  }
+  return Buffer.from(out.buffer)
+}
+
+function write(path, content) {
+  mkdirSync(dirname(join(work, path)), { recursive: true })
+  writeFileSync(join(work, path), content)
+}
+
+// ---------------------------------------------------------------------------------
+step('A store for the beamline workflow')
+pedigree(['init', work])
+
+step('Run 1: the workflow commits its config, task records and a model checkpoint')
+write('inputs/train.json', JSON.stringify({ model: 'braggnn', lr: 0.001, batch_size: 256, epochs: 30, optimizer: { name: 'adam', betas: [0.9, 0.999] } }))
+for (let i = 0; i < 5; i++) {
+  write(
+    `inputs/tasks/scan-${i}.json`,
+    JSON.stringify({ type: 'task', task_id: `scan-${i}`, workflow_id: 'wf-2026-11-22', status: 'done', started_at: `2026-11-22T08:0${i}:00Z`, metrics: { peaks: 1200 + i * 17 } }),
+  )
+}
+const weightsV1 = weights(2_000_000, 1) // 8 MB of float32
+write('ckpt/weights.bin', weightsV1)
+pedigree([
+  'commit', '-b', 'main', '-m', 'run 1: train braggnn on scans 0-4',
+  '--meta', 'site=aps', '--meta', 'workflow_id=wf-2026-11-22',
+  '--record', 'config/train.json=inputs/train.json',
+  'tasks=inputs/tasks', 'model/weights.bin=ckpt/weights.bin',
+])
+
+step('Run 2: a new learning rate, new metrics, and a fine-tuned checkpoint')
+write('inputs/train.json', JSON.stringify({ model: 'braggnn', lr: 0.0005, batch_size: 256, epochs: 40, optimizer: { name: 'adam', betas: [0.9, 0.999] } }))
+const weightsV2 = Buffer.from(weightsV1)
+weightsV2.set(weights(50_000, 2), 3_000_000) // a fine-tune rewrites a slice of the tensor
+write('ckpt/weights.bin', weightsV2)
+pedigree(
+  ['commit', '-b', 'main', '-m', 'run 2: lower lr, more epochs', '--meta', 'site=aps', '--record', 'config/train.json=inputs/train.json', '--record', 'metrics/run2.json=-', 'model/weights.bin=ckpt/weights.bin'],
+  { input: JSON.stringify({ type: 'metrics', loss: 0.027, val_loss: 0.031 }) },
+)
+
+step('History')
+const log = JSON.parse(pedigree(['log', '--json'], { show: false }).toString() || '[]')
+pedigree(['log', '--oneline'])
+check(log.length === 2 && log[0].message.startsWith('run 2') && log[1].message.startsWith('run 1'), 'two commits, newest first')
+
+step('What changed between run 1 and run 2?')
+const diffOut = pedigree(['diff', 'main~1', 'main']).toString()
+check(/lr: 0\.001 → 0\.0005/.test(diffOut) && /epochs: 30 → 40/.test(diffOut), 'field-level diff of the config')
+check(/A {2}metrics\/run2\.json/.test(diffOut) && /M {2}model\/weights\.bin/.test(diffOut), 'new metrics record and changed model listed')
+
+step('Which config trained the first model?')
+const oldConfig = JSON.parse(pedigree(['show', 'main~1:config/train.json']).toString() || '{}')
+check(oldConfig.lr === 0.001 && oldConfig.epochs === 30, 'the run-1 config, exactly as committed')
+
+step('Give me the run-1 checkpoint back, byte-exact')
+pedigree(['checkout', 'main~1', 'model/weights.bin', '-o', 'restored'])
+let restored = Buffer.alloc(0)
+try {
+  restored = readFileSync(join(work, 'restored/model/weights.bin'))
+} catch (e) {
+  console.error(`  cannot read the restored file: ${e.message}`)
+}
+check(sha256(restored) === sha256(weightsV1), `sha256 of the restored checkpoint matches run 1 (${sha256(weightsV1).slice(0, 16)}…)`)
+check(sha256(restored) !== sha256(weightsV2), 'and differs from run 2')
+
+step('Name the good model, then check the whole store')
+pedigree(['tag', 'braggnn-v1', 'main~1', '-m', 'first model deployed on the beamline'])
+const tagged = JSON.parse(pedigree(['show', 'tags/braggnn-v1', '--json'], { show: false }).toString() || '{}')
+check(tagged.cid === log[1].cid, 'tags/braggnn-v1 names the run-1 commit')
+pedigree(['reflog', 'main'])
+const fsck = pedigree(['fsck']).toString()
+check(/\bok\b/.test(fsck), 'fsck: every block reachable from every ref verifies')
+
+console.log(`\nstore: ${join(work, '.pedigree')} (explore it with PEDIGREE_REPO=${join(work, '.pedigree')} pedigree log)`)
+if (failures > 0) {
+  console.error(`\ndemo FAILED: ${failures} check(s) did not hold`)
+  process.exit(1)
+}
+console.log('\ndemo passed: every check held')
