@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
-import { changeMark, scalarText } from '../cli/format.js'
+import { changeMark, entryJson, scalarText } from '../cli/format.js'
 import { formatBytes } from '../cli/progress.js'
 import { cidToString } from '../codec/cid.js'
 import { toDagJson } from '../model/record.js'
@@ -48,18 +48,29 @@ function diffText(d: DiffItem, stat: boolean): string {
     lines.push(...body.map((l) => `     ${l}`))
   }
   if (d.binary) lines.push(`     binary: ${d.before ? cidToString(d.before.cid).slice(0, 20) : '∅'} → ${d.after ? cidToString(d.after.cid).slice(0, 20) : '∅'}`)
+  if (d.storage) lines.push(`     storage: ${d.storage.newChunks} of ${d.storage.chunks} chunks new (${formatBytes(d.storage.newBytes)})`)
+  if (d.note) lines.push(`     note: ${d.note}`)
+  for (const t of d.tensors ?? []) {
+    const shape = (x?: { dtype: string; shape: number[] }): string => (x ? `${x.dtype}[${x.shape.join('×')}]` : '')
+    const detail = t.change === 'reshaped' ? `${shape(t.before)} → ${shape(t.after)}` : shape(t.after ?? t.before)
+    lines.push(`     tensor ${t.change.padEnd(8)} ${t.name} ${detail}`)
+  }
   return lines.join('\n')
 }
 
+/** Entries as `ls`, `show` and `checkout` print them (cid as a string); field values as DAG-JSON. */
 function diffJson(d: DiffItem): unknown {
-  return toDagJson({
+  return {
     type: d.type,
     path: d.path,
     kind: d.kind,
-    ...(d.before ? { before: d.before } : {}),
-    ...(d.after ? { after: d.after } : {}),
-    ...(d.fields ? { fields: d.fields } : {}),
+    ...(d.before ? { before: entryJson(d.path, d.before) } : {}),
+    ...(d.after ? { after: entryJson(d.path, d.after) } : {}),
+    ...(d.fields ? { fields: toDagJson(d.fields) } : {}),
     ...(d.patch ? { patch: d.patch } : {}),
     ...(d.binary ? { binary: true } : {}),
-  })
+    ...(d.storage ? { storage: d.storage } : {}),
+    ...(d.tensors ? { tensors: d.tensors } : {}),
+    ...(d.note ? { note: d.note } : {}),
+  }
 }

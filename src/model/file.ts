@@ -76,6 +76,15 @@ export interface WriteFileOptions {
    * exercise multi-level trees without writing terabytes.
    */
   fanout?: number
+  /**
+   * Offsets at which a chunk must end (sorted), e.g. tensor boundaries of a safetensors
+   * file: bytes between two cut points are chunked on their own, so a region that is the
+   * same in two files gives the same chunks whatever its neighbours did. Recorded in the
+   * node's chunker as `cuts` (the name of the policy), since it changes the CIDs.
+   */
+  cutPoints?: number[]
+  /** Name of the policy that produced `cutPoints`, recorded in the node. */
+  cutPolicy?: string
 }
 
 export interface ReadFileOptions {
@@ -104,18 +113,20 @@ export interface WrittenFile {
 export async function writeFile(
   blocks: Blockstore,
   source: AsyncIterable<Uint8Array>,
-  { onProgress, fanout = MAX_NODE_ENTRIES }: WriteFileOptions = {},
+  { onProgress, fanout = MAX_NODE_ENTRIES, cutPoints, cutPolicy }: WriteFileOptions = {},
 ): Promise<WrittenFile> {
   if (!Number.isSafeInteger(fanout) || fanout < 2 || fanout > 2 * MAX_NODE_ENTRIES) {
     throw new InvalidInputError(`fanout must be an integer from 2 to ${2 * MAX_NODE_ENTRIES}, got ${fanout}`, { fanout })
   }
   const writer = new BatchWriter(blocks)
-  const tree = new TreeBuilder(writer, fanout)
+  const chunker = cutPoints?.length ? { ...CHUNKER, cuts: cutPolicy ?? 'given' } : CHUNKER
+  const tree = new TreeBuilder(writer, fanout, chunker)
   let size = 0
   // Whether the file fits one raw block is known only once more than MAX_BLOCK_SIZE bytes
   // arrived, so its first chunks wait here (at most 1 MiB + one chunk).
   let head: Uint8Array[] | undefined = []
-  for await (const chunk of chunkStream(source)) {
+  const chunks = cutPoints?.length ? chunkSegments(source, cutPoints) : chunkStream(source)
+  for await (const chunk of chunks) {
     size += chunk.length
     if (head) {
       head.push(chunk)
@@ -305,6 +316,7 @@ class TreeBuilder {
   constructor(
     private readonly writer: BatchWriter,
     private readonly fanout: number,
+    private readonly chunker: FileChunker,
   ) {}
 
   async addChunk(bytes: Uint8Array): Promise<void> {
@@ -329,7 +341,7 @@ class TreeBuilder {
     this.levels[level] = []
     this.sizes[level] = 0
     const node: FileNode =
-      level === 0 ? { kind: 'file', size, chunker: CHUNKER, chunks: entries } : { kind: 'file', size, chunker: CHUNKER, parts: entries }
+      level === 0 ? { kind: 'file', size, chunker: this.chunker, chunks: entries } : { kind: 'file', size, chunker: this.chunker, parts: entries }
     const block = encodeNode(node)
     await this.writer.add(block)
     await this.push(level + 1, [block.cid, size])
@@ -429,4 +441,85 @@ function concat(pieces: Uint8Array[], size: number): Uint8Array {
 
 async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   yield bytes
+}
+
+/**
+ * Chunk a stream with forced boundaries: the bytes between consecutive cut points go
+ * through the content-defined chunker on their own.
+ */
+async function* chunkSegments(source: AsyncIterable<Uint8Array>, cutPoints: number[]): AsyncGenerator<Uint8Array> {
+  const input = source[Symbol.asyncIterator]()
+  let pending: Uint8Array | undefined
+  let offset = 0
+  let exhausted = false
+  // Yields the source's bytes up to `end` (exclusive), keeping the rest for the next segment.
+  async function* until(end: number): AsyncGenerator<Uint8Array> {
+    while (offset < end) {
+      if (!pending) {
+        if (exhausted) return
+        const r = await input.next()
+        if (r.done) {
+          exhausted = true
+          return
+        }
+        pending = r.value
+        if (pending.length === 0) {
+          pending = undefined
+          continue
+        }
+      }
+      const take = Math.min(pending.length, end - offset)
+      const piece = pending.subarray(0, take)
+      pending = take < pending.length ? pending.subarray(take) : undefined
+      offset += take
+      yield piece
+    }
+  }
+  for (const cut of [...cutPoints, Infinity]) {
+    if (cut <= offset) continue
+    yield* chunkStream(until(cut))
+    if (exhausted && !pending) return
+  }
+}
+
+/** A chunk of a file with its offset, for range reads and model-aware diffs. */
+export interface ChunkLocation {
+  cid: CID
+  offset: number
+  length: number
+}
+
+/**
+ * The chunks of a file in order with their offsets, reading only file nodes (no chunk
+ * bytes). A file that is one raw block is one chunk.
+ */
+export async function* fileChunks(blocks: Blockstore, cid: CID): AsyncGenerator<ChunkLocation> {
+  if (cid.code === RAW) {
+    const bytes = await getBlock(blocks, cid)
+    yield { cid, offset: 0, length: bytes.length }
+    return
+  }
+  let offset = 0
+  for await (const ref of chunkRefs(blocks, cid, await readRoot(blocks, cid))) {
+    yield { cid: ref.cid, offset, length: ref.length }
+    offset += ref.length
+  }
+}
+
+/**
+ * The bytes [start, end) of a file, reading (and verifying) only the chunks that overlap it.
+ */
+export async function readRange(blocks: Blockstore, cid: CID, start: number, end: number): Promise<Uint8Array> {
+  const out = new Uint8Array(Math.max(0, end - start))
+  if (out.length === 0) return out
+  for await (const c of fileChunks(blocks, cid)) {
+    if (c.offset + c.length <= start) continue
+    if (c.offset >= end) break
+    const bytes = await getBlock(blocks, c.cid)
+    verifyBlock(c.cid, bytes)
+    const from = Math.max(start, c.offset)
+    const to = Math.min(end, c.offset + c.length)
+    out.set(bytes.subarray(from - c.offset, to - c.offset), from - start)
+  }
+  return out
 }

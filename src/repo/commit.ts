@@ -1,11 +1,12 @@
 import { createReadStream } from 'node:fs'
-import { lstat, readdir, stat } from 'node:fs/promises'
+import { lstat, open, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CID, cidToString } from '../codec/cid.js'
 import { encodeNode, linksOf, type Block } from '../codec/block.js'
 import { ConflictError, InvalidInputError, NotFoundError, PedigreeError, StoreError } from '../errors.js'
 import { commitNode, type Commit, type Person } from '../model/commit.js'
 import { writeFile } from '../model/file.js'
+import { headerLength, parseSafetensors, tensorCutPoints } from '../model/safetensors.js'
 import type { RecordValue } from '../model/record.js'
 import { validateTreePath, type TreeEdit, type TreeEntry } from '../model/tree.js'
 import { checkRefName } from '../refs/ref-name.js'
@@ -198,7 +199,8 @@ async function storeContents(
     else source = createReadStream(e.source, { highWaterMark: 1 << 20 })
     let result: { cid: CID; size: number }
     try {
-      result = await writeFile(repo.blocks, source, { onProgress: progress })
+      const cutPoints = await safetensorsCuts(e)
+      result = await writeFile(repo.blocks, source, { onProgress: progress, cutPoints, cutPolicy: 'safetensors-tensors' })
     } catch (err) {
       if (err instanceof PedigreeError) throw err
       const code = (err as NodeJS.ErrnoException).code
@@ -254,4 +256,31 @@ function firstLine(message: string): string {
 
 async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   yield bytes
+}
+
+/**
+ * Chunk boundaries at tensor boundaries for `.safetensors` files, so that a fine-tune that
+ * rewrites some tensors shares every untouched tensor exactly. Anything that does not parse
+ * as safetensors is chunked as plain bytes.
+ */
+async function safetensorsCuts(e: PlannedEdit): Promise<number[] | undefined> {
+  if (!e.path.endsWith('.safetensors')) return undefined
+  if (e.type === 'bytes') {
+    const layout = parseSafetensors(e.bytes, e.bytes.length)
+    return layout ? tensorCutPoints(layout) : undefined
+  }
+  if (e.type !== 'file') return undefined
+  const handle = await open(e.source, 'r')
+  try {
+    const first = new Uint8Array(8)
+    await handle.read(first, 0, 8, 0)
+    const total = headerLength(first)
+    if (total === undefined || total > e.size) return undefined
+    const head = new Uint8Array(total)
+    await handle.read(head, 0, total, 0)
+    const layout = parseSafetensors(head, e.size)
+    return layout ? tensorCutPoints(layout) : undefined
+  } finally {
+    await handle.close()
+  }
 }

@@ -4,6 +4,7 @@ import { readFile } from '../model/file.js'
 import type { EntryKind, TreeEntry } from '../model/tree.js'
 import type { Repository } from './repository.js'
 import { resolveCommit } from './resolve.js'
+import { chunkDelta, tensorDiff, type ChunkDelta, type TensorChange } from './model-diff.js'
 
 export interface DiffOptions {
   /** Only paths equal to this or under it. */
@@ -33,6 +34,12 @@ export interface DiffItem {
   patch?: string
   /** Files that are binary or too large for a text diff. */
   binary?: boolean
+  /** Files: how many chunks and bytes of the new version are not in the old one. */
+  storage?: ChunkDelta
+  /** `.safetensors` files: tensors added, removed, reshaped or changed. */
+  tensors?: TensorChange[]
+  /** Why a file that looked like a model could not be compared as one. */
+  note?: string
 }
 
 /**
@@ -77,6 +84,12 @@ async function describe(repo: Repository, item: DiffItem, maxTextBytes: number):
     }
   }
   item.binary = true
+  if (after) item.storage = await chunkDelta(repo, before?.kind === 'file' ? before : undefined, after)
+  if (before && after && item.path.endsWith('.safetensors')) {
+    const t = await tensorDiff(repo, before, after)
+    if ('note' in t) item.note = t.note
+    else item.tensors = t.tensors
+  }
 }
 
 /** Flatten two values to dotted paths and list the differences, in path order. */
