@@ -76,7 +76,8 @@ export class Refs {
         { ref: name, current: current.toString() },
       )
     }
-    if (sameCid(current, update.next) && current !== null) return { old: current, new: current }
+    // Nothing changes (including deleting a ref that does not exist): nothing to log.
+    if (sameCid(current, update.next)) return { old: current, new: current }
     const record: RefLogRecord = {
       old: expect?.toString() ?? null,
       new: update.next?.toString() ?? null,

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs'
-import { lstat, mkdir, realpath, rename, rm } from 'node:fs/promises'
+import { lstat, mkdir, realpath, rename, rm, stat } from 'node:fs/promises'
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
@@ -56,9 +56,12 @@ export async function checkout(repo: Repository, rev: string, options: CheckoutO
   await mkdir(outDir, { recursive: true })
   const realOut = await realpath(outDir)
   const plan: { path: string; entry: TreeEntry; target: string; same: boolean }[] = []
+  const selectedPaths = new Set(selected.map(([path]) => path))
+  const dirsOk = new Set<string>()
   for (const [path, entry] of selected) {
     const target = safeTarget(outDir, path)
     await checkNoSymlinkEscape(realOut, outDir, target, path)
+    await checkParentDirs(outDir, path, selectedPaths, dirsOk)
     const existing = await lstat(target).catch(() => undefined)
     let same = false
     if (existing) {
@@ -129,6 +132,22 @@ async function checkNoSymlinkEscape(realOut: string, outDir: string, target: str
       return
     }
     dir = dirname(dir)
+  }
+}
+
+/**
+ * Refuse when a directory that `path` needs is a file: another entry of the same checkout
+ * (a tree may hold both `a` and `a/b`), or something other than a directory already on disk.
+ */
+async function checkParentDirs(outDir: string, path: string, selected: Set<string>, dirsOk: Set<string>): Promise<void> {
+  const segments = path.split('/')
+  for (let i = 1; i < segments.length; i++) {
+    const dir = segments.slice(0, i).join('/')
+    if (dirsOk.has(dir)) continue
+    if (selected.has(dir)) throw new RefusedError(`refusing to write ${path}: ${dir} is a file in the same revision`, { path, conflict: dir })
+    const info = await stat(resolve(outDir, dir)).catch(() => undefined)
+    if (info && !info.isDirectory()) throw new RefusedError(`refusing to write ${path}: ${resolve(outDir, dir)} exists and is not a directory`, { path, conflict: dir })
+    dirsOk.add(dir)
   }
 }
 

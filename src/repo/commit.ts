@@ -231,6 +231,8 @@ async function storeContents(
 
 async function expandRemovals(repo: Repository, tree: CID, written: Written[]): Promise<TreeEdit[]> {
   const edits: TreeEdit[] = []
+  // A removal of a directory clears what was there; a path written in the same commit is kept.
+  const kept = new Set(written.filter((w) => !('remove' in w)).map((w) => w.path))
   for (const w of written) {
     if (!('remove' in w)) {
       edits.push({ path: w.path, entry: w.entry })
@@ -242,7 +244,7 @@ async function expandRemovals(repo: Repository, tree: CID, written: Written[]): 
       matched = true
     }
     for await (const [path] of repo.trees.entries(tree, { prefix: `${w.path}/` })) {
-      edits.push({ path, entry: null })
+      if (!kept.has(path)) edits.push({ path, entry: null })
       matched = true
     }
     if (!matched) throw new NotFoundError('path', w.path, 'nothing to remove there', { path: w.path })

@@ -1,6 +1,7 @@
 import { createTwoFilesPatch } from 'diff'
 import { CID } from '../codec/cid.js'
 import { readFile } from '../model/file.js'
+import { formatRecordJson } from '../model/record.js'
 import type { EntryKind, TreeEntry } from '../model/tree.js'
 import type { Repository } from './repository.js'
 import { resolveCommit } from './resolve.js'
@@ -129,6 +130,8 @@ function sameScalar(x: unknown, y: unknown): boolean {
 }
 
 async function readAll(repo: Repository, entry: TreeEntry): Promise<Uint8Array> {
+  // A path that changed kind (record ↔ file) compares the record as the JSON a checkout writes.
+  if (entry.kind === 'record') return Buffer.from(formatRecordJson(await repo.readNode(entry.cid)))
   const parts: Uint8Array[] = []
   for await (const p of readFile(repo.blocks, entry.cid)) parts.push(p)
   return Buffer.concat(parts)

@@ -38,7 +38,12 @@ export async function fsck(repo: Repository, { onProgress }: { onProgress?: (che
   for await (const { name, cid } of repo.refs.list()) roots.set(name, cid)
   for await (const name of repo.refs.logged()) {
     for (const line of await repo.refs.reflog(name)) {
-      for (const c of [line.new, line.old]) if (c && ![...roots.values()].some((r) => r.equals(c))) roots.set(`${name}@{${line.index}}`, c)
+      // Line N's new value is `name@{N}`; its old value is the one before, `name@{N+1}`.
+      const values: [CID | null, number][] = [
+        [line.new, line.index],
+        [line.old, line.index + 1],
+      ]
+      for (const [c, n] of values) if (c && ![...roots.values()].some((r) => r.equals(c))) roots.set(`${name}@{${n}}`, c)
     }
   }
   const checked = { commits: 0, trees: 0, records: 0, files: 0 }

@@ -43,15 +43,16 @@ export async function* log(repo: Repository, { from = 'main', limit = Infinity, 
         }),
     )
     frontier.push(...parents)
-    if (path !== undefined && !(await touches(repo, entry, parents[0]?.commit ?? (await firstParent(repo, entry)), path))) continue
+    // Compare with the first parent itself: `parents` holds only the unseen ones, so its head
+    // is another parent when the first was already reached through a newer commit.
+    if (path !== undefined) {
+      const first = entry.commit.parents[0]
+      const firstCommit = first ? (parents.find((p) => p.cid.equals(first))?.commit ?? (await repo.readCommit(first))) : undefined
+      if (!(await touches(repo, entry, firstCommit, path))) continue
+    }
     emitted++
     yield entry
   }
-}
-
-async function firstParent(repo: Repository, entry: LogEntry): Promise<Commit | undefined> {
-  const p = entry.commit.parents[0]
-  return p ? repo.readCommit(p) : undefined
 }
 
 /** Did this commit change `path` (or anything under it) relative to its first parent? */

@@ -1,0 +1,157 @@
+import { spawnSync } from 'node:child_process'
+import { describe, expect, it } from 'vitest'
+import { checkRefName, isValidRefName } from '../../src/refs/ref-name.js'
+import { InvalidRefNameError, PedigreeError } from '../../src/errors.js'
+
+/**
+ * Names to compare with git. The verdict is asked of git at test time, never written here,
+ * so the test follows git's rules (with --allow-onelevel, since `main` is a pedigree ref).
+ */
+const NAMES: string[] = [
+  // plain and nested
+  'main',
+  'models/braggnn',
+  'a/b/c',
+  'tags/v1.0',
+  'refs/heads/x',
+  'remotes/origin/main',
+  'v1.0.0-rc.1',
+  'under_score',
+  'a-b',
+  'a+b',
+  'a=b',
+  'a,b',
+  'a#b',
+  'a%b',
+  'a&b',
+  'a!b',
+  'a\'b',
+  'a"b',
+  'a<b>',
+  'a|b',
+  'a{b}',
+  'a]',
+  'ünï/cødé',
+  'models/中',
+  'emoji/🚀',
+  '-dash',
+  'a/-b',
+  // dots
+  '.hidden',
+  'a/.b',
+  'a.b',
+  'a./b',
+  'a.',
+  'a/b.',
+  '.',
+  '..',
+  'a..b',
+  'a/../b',
+  // .lock
+  'x.lock',
+  'a/b.lock/c',
+  'a.lock.b',
+  '.lock',
+  'a/x.lockx',
+  // revision and glob syntax
+  'a~1',
+  'a^',
+  'a:b',
+  'a?',
+  'a*',
+  'a/*',
+  'a[',
+  'a\\b',
+  // whitespace and control characters
+  'a b',
+  ' a',
+  'a ',
+  'a\tb',
+  'a\nb',
+  'a\x01b',
+  'a\x1fb',
+  'a\x7fb',
+  // slashes
+  '/a',
+  'a/',
+  'a//b',
+  '/',
+  // @
+  '@',
+  '@/a',
+  'a/@',
+  'a@{1}',
+  'a@b',
+  '@{',
+  'a@',
+  '@@',
+  // empty
+  '',
+]
+
+/** git's verdict. git takes a leading '-' as an option, so such a name is asked as `x/<name>`: same rules, one more valid component. */
+function gitAccepts(name: string): boolean {
+  const arg = name.startsWith('-') ? `x/${name}` : name
+  const r = spawnSync('git', ['check-ref-format', '--allow-onelevel', arg], { encoding: 'utf8' })
+  if (r.error) throw r.error
+  if (r.status !== 0 && r.status !== 1) throw new Error(`git check-ref-format exited ${r.status} for ${JSON.stringify(name)}: ${r.stderr}`)
+  return r.status === 0
+}
+
+describe('checkRefName agrees with git check-ref-format --allow-onelevel', () => {
+  it('git is there to ask, and its verdicts are not all the same', () => {
+    expect(gitAccepts('main')).toBe(true)
+    expect(gitAccepts('a..b')).toBe(false)
+  })
+
+  it.each(NAMES.map((n) => [JSON.stringify(n), n] as const))('%s', (_label, name) => {
+    const git = gitAccepts(name)
+    expect(isValidRefName(name), `git says ${git ? 'valid' : 'invalid'}`).toBe(git)
+    if (git) {
+      expect(checkRefName(name)).toBe(name)
+      return
+    }
+    let caught: unknown
+    try {
+      checkRefName(name)
+    } catch (e) {
+      caught = e
+    }
+    expect(caught).toBeInstanceOf(InvalidRefNameError)
+    const err = caught as InvalidRefNameError
+    expect(err).toBeInstanceOf(PedigreeError)
+    expect(err.code).toBe('ERR_INVALID_REF_NAME')
+    expect(err.data.name).toBe(name)
+    expect(typeof err.data.reason).toBe('string')
+    expect((err.data.reason as string).length).toBeGreaterThan(0)
+    expect(err.message).toContain(`'${name}'`)
+    expect(err.message).toContain(err.data.reason as string)
+  })
+
+  it('refuses a NUL byte (git cannot even be asked: argv cannot hold one)', () => {
+    expect(() => checkRefName('a\x00b')).toThrow(InvalidRefNameError)
+    expect(isValidRefName('\x00')).toBe(false)
+  })
+
+  it('names the rule each bad name breaks', () => {
+    const reason = (name: string): string => {
+      try {
+        checkRefName(name)
+      } catch (e) {
+        return String((e as InvalidRefNameError).data.reason)
+      }
+      throw new Error(`${name} was accepted`)
+    }
+    expect(reason('a..b')).toContain('..')
+    expect(reason('x.lock')).toContain('.lock')
+    expect(reason('a/b.lock/c')).toContain('b.lock')
+    expect(reason('.hidden')).toContain("'.'")
+    expect(reason('a@{1}')).toContain('@{')
+    expect(reason('a//b')).toContain('//')
+    expect(reason('a b')).toContain('space')
+    expect(reason('a\tb')).toContain('0x09')
+    expect(reason('a\x7fb')).toContain('0x7f')
+    expect(reason('a~1')).toContain('~')
+    expect(reason('')).toContain('empty')
+  })
+})
