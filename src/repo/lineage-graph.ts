@@ -1,0 +1,51 @@
+/**
+ * The shape lineage results take, shared by the lineage walk (src/repo/lineage.ts), its
+ * renderers (text, DOT, Mermaid) and the W3C PROV export. Plain JSON: CIDs as strings.
+ */
+
+export type NodeKind = 'record' | 'file' | 'missing'
+
+/** Why a node is tainted: the invalidated node upstream of it and the reason given. */
+export interface Taint {
+  /** CID of the invalidated node (may be the node itself). */
+  root: string
+  reason: string
+  /** CID of the invalidation record. */
+  invalidation: string
+}
+
+export interface LineageNode {
+  cid: string
+  kind: NodeKind
+  /** Tree paths at which this CID has been committed (from the path index), first ones only. */
+  paths: string[]
+  /** A record's conventional fields, when present: type, name, started_at, ended_at, agent, campaign_id, workflow_id. */
+  fields?: Record<string, unknown>
+  /** Distance from the start node. */
+  depth: number
+  tainted?: Taint
+}
+
+/**
+ * A CID link: record `from` links to `to` under the key `relation` (the first segment of
+ * the field path: `used` for `used.2`; the full path is in `field`).
+ */
+export interface LineageEdge {
+  from: string
+  to: string
+  relation: string
+  field: string
+}
+
+export interface LineageGraph {
+  /** CID of the start node. */
+  start: string
+  direction: 'up' | 'down' | 'both'
+  nodes: LineageNode[]
+  edges: LineageEdge[]
+  /** True when the depth limit stopped the walk before it ran out of links. */
+  truncated: boolean
+}
+
+/** Conventional record fields that name a node in outputs (DESIGN.md). */
+export const CONVENTIONAL_FIELDS = ['type', 'name', 'started_at', 'ended_at', 'agent', 'campaign_id', 'workflow_id'] as const
