@@ -43,6 +43,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   override async init(): Promise<void> {
     await super.init()
+    // oclif fills a missing argument from piped stdin (after a 10 ms wait). No pedigree command
+    // takes an argument that way, and stdin must stay untouched for `--record DEST=-`.
+    for (const arg of Object.values(this.ctor.args ?? {})) arg.ignoreStdin = true
     const { args, flags } = await this.parse({
       flags: this.ctor.flags,
       baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
@@ -96,7 +99,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
     if (!(err instanceof PedigreeError)) {
-      if (err.oclif) return super.catch(err)
+      if (err.oclif) {
+        // A usage error (unknown flag, bad flag value, missing argument). oclif's own --json
+        // output dumps the whole parser context with no code, and exits 1; give it our shape.
+        if (this.jsonEnabled() && (err as { code?: string }).code !== 'EEXIT') {
+          return this.report(new PedigreeError('ERR_INVALID_INPUT', err.message), err.oclif.exit ?? 2)
+        }
+        return super.catch(err)
+      }
       // An unexpected failure: still a clear message, never a silent success.
       const wrapped = new PedigreeError('ERR_INTERNAL', err.message || String(err), {}, { cause: err })
       return this.report(wrapped, 1)
@@ -121,11 +131,16 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** Write a JSON array item by item, so long listings never sit in memory. */
   protected async streamJson<I>(items: AsyncIterable<I>, toJson: (item: I) => unknown): Promise<void> {
+    // Nothing is written before the first item arrives: an error while resolving the revision
+    // (the usual failure) then leaves stdout holding only the error object, which parses.
+    const it = items[Symbol.asyncIterator]()
+    let next = await it.next()
     process.stdout.write('[')
     let first = true
-    for await (const item of items) {
-      process.stdout.write((first ? '\n  ' : ',\n  ') + JSON.stringify(toJson(item)))
+    while (!next.done) {
+      process.stdout.write((first ? '\n  ' : ',\n  ') + JSON.stringify(toJson(next.value)))
       first = false
+      next = await it.next()
     }
     process.stdout.write(first ? ']\n' : '\n]\n')
   }

@@ -17,8 +17,9 @@ export default class Fsck extends BaseCommand<typeof Fsck> {
       if (r.ok) this.log('ok')
     }
     if (!r.ok) {
-      if (this.jsonEnabled()) process.stdout.write(JSON.stringify(r, null, 2) + '\n')
-      throw new PedigreeError('ERR_CORRUPT', `fsck found ${r.problems.length} problem(s)`, { problems: r.problems.length })
+      // Under --json the error object is the whole output (one JSON document), so it carries the report.
+      const first = r.problems[0]!
+      throw new PedigreeError('ERR_CORRUPT', `fsck found ${r.problems.length} problem(s), first ${first.cid} (reached from ${first.refs.join(', ')})`, { ...r })
     }
     return r
   }

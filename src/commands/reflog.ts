@@ -1,6 +1,7 @@
 import { Args } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
 import { cidToString } from '../codec/cid.js'
+import { NotFoundError } from '../errors.js'
 import { formatPerson } from '../model/commit.js'
 
 export default class Reflog extends BaseCommand<typeof Reflog> {
@@ -11,6 +12,8 @@ export default class Reflog extends BaseCommand<typeof Reflog> {
   async run(): Promise<Record<string, unknown>[]> {
     const repo = await this.repo()
     const entries = await repo.reflog(this.args.ref)
+    // A ref that never existed has no reflog; an empty success would hide a mistyped name.
+    if (entries.length === 0) throw new NotFoundError('ref', this.args.ref, 'it has no reflog: it never existed in this store')
     for (const e of entries) {
       const value = e.new ? cidToString(e.new).slice(0, 16) : '(deleted)'.padEnd(16)
       this.log(`${value} ${e.ref}@{${e.index}} ${new Date(e.time).toISOString()} ${formatPerson(e.who)}: ${e.message}`)

@@ -10,12 +10,12 @@ export type RecordValue = { [key: string]: unknown }
  * Parse the text of a JSON record (DAG-JSON conventions for links and bytes).
  * Errors name the source and the line and column, e.g. `runs/1.json:3:9: value expected`.
  */
-export function parseRecordJson(text: string, source = '<input>'): RecordValue {
+export function parseRecordJson(text: string, source = '<input>', { firstLine = 1 }: { firstLine?: number } = {}): RecordValue {
   let value: unknown
   try {
     value = JSON.parse(text)
   } catch (e) {
-    throw new InvalidInputError(`malformed JSON in ${source}: ${describeJsonError(text)}`, { source }, { cause: e })
+    throw new InvalidInputError(`malformed JSON in ${source}: ${describeJsonError(text, firstLine)}`, { source }, { cause: e })
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new InvalidInputError(`${source}: a record must be a JSON object, got ${Array.isArray(value) ? 'an array' : typeof value}`, {
@@ -26,13 +26,13 @@ export function parseRecordJson(text: string, source = '<input>'): RecordValue {
 }
 
 /** Where and why JSON.parse failed, found with a tolerant parser (V8's messages often omit the position). */
-export function describeJsonError(text: string): string {
+export function describeJsonError(text: string, firstLine = 1): string {
   const errors: ParseError[] = []
   parseLenient(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false })
   const first = errors[0]
   if (!first) return 'not valid JSON'
   const before = text.slice(0, first.offset)
-  const line = before.split('\n').length
+  const line = before.split('\n').length + firstLine - 1
   const column = first.offset - before.lastIndexOf('\n')
   const what = printParseErrorCode(first.error).replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase()
   return `line ${line}, column ${column} (position ${first.offset}): ${what}`
@@ -45,6 +45,8 @@ export function fromDagJson(value: unknown, source = '<input>', path = ''): unkn
     return value
   }
   if (Array.isArray(value)) return value.map((v, i) => fromDagJson(v, source, path ? `${path}.${i}` : String(i)))
+  // Values that are already IPLD (a CID, bytes) pass through: library callers may mix forms.
+  if (CID.asCID(value) || value instanceof Uint8Array) return CID.asCID(value) ?? value
   const obj = value as Record<string, unknown>
   const keys = Object.keys(obj)
   if (keys.length === 1 && keys[0] === '/') {

@@ -11,6 +11,7 @@ import type { RecordValue } from '../model/record.js'
 import { validateTreePath, type TreeEdit, type TreeEntry } from '../model/tree.js'
 import { checkRefName } from '../refs/ref-name.js'
 import type { Repository } from './repository.js'
+import { indexCommit } from './link-index.js'
 
 /** One change to the tree of the new commit. */
 export type CommitEdit =
@@ -101,6 +102,8 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
       throw e
     }
     onProgress?.({ phase: 'commit', bytes: 0 })
+    // The derived indexes follow the ref; a crash in between is caught up by ensureIndexed.
+    await indexCommit(repo, block.cid, written.filter((w): w is Extract<Written, { entry: TreeEntry }> => 'entry' in w))
     const changes = { added: 0, modified: 0, removed: 0 }
     for await (const c of repo.trees.diff(baseTree, tree)) changes[c.type]++
     return { cid: block.cid, ref, commit: node, parent: old, changes }
@@ -158,7 +161,7 @@ async function listFiles(dir: string, prefix = ''): Promise<{ relative: string; 
   return out
 }
 
-type Written = { path: string; entry: TreeEntry } | { path: string; remove: true }
+type Written = { path: string; entry: TreeEntry; value?: unknown } | { path: string; remove: true }
 
 /** Write the blocks of every file and record; returns tree edits (removals still unexpanded). */
 async function storeContents(
@@ -188,7 +191,7 @@ async function storeContents(
       pending.push(block)
       pendingBytes += block.bytes.length
       if (pending.length >= 1000 || pendingBytes >= 4 << 20) await flush()
-      out.push({ path: e.path, entry: { cid: block.cid, kind: 'record', size: block.bytes.length } })
+      out.push({ path: e.path, entry: { cid: block.cid, kind: 'record', size: block.bytes.length }, value: e.value })
       continue
     }
     const base = done

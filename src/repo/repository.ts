@@ -21,6 +21,14 @@ import { resolveCommit, resolveEntry, refNameFor, type ResolvedCommit, type Reso
 import { deleteRef, setRef, type SetRefOptions } from './set-ref.js'
 import { show, type ShowOptions, type ShowResult } from './show.js'
 import { tag, type TagOptions, type TagResult } from './tag.js'
+import { ingest, type IngestOptions, type IngestResult } from './ingest.js'
+import { lineage, type LineageOptions } from './lineage.js'
+import type { LineageGraph } from './lineage-graph.js'
+import { invalidate, type InvalidateOptions, type InvalidateResult } from './invalidate.js'
+import { tainted, type TaintedEntry } from './tainted.js'
+import { rebuildIndex } from './link-index.js'
+import type { RecordValue } from '../model/record.js'
+import type { Person } from '../model/commit.js'
 
 /** Name of the folder that holds a store, found upward from the working directory. */
 export const STORE_DIRNAME = '.pedigree'
@@ -159,6 +167,41 @@ export class Repository {
   /** Resolve a revision (`main~2`, `tags/v1`, a CID prefix, `main@{1}`) to a commit. */
   resolve(rev: string): Promise<ResolvedCommit> {
     return resolveCommit(this, rev)
+  }
+  /** Commit a stream of records (JSON Lines text or objects) in batches. */
+  ingest(source: AsyncIterable<string | RecordValue>, options: IngestOptions): Promise<IngestResult> {
+    return ingest(this, source, options)
+  }
+  /**
+   * Commit one record at `path` on `ref` (a workflow step recording what it did).
+   *
+   * @example
+   * await repo.record('tasks/7.json', { type: 'task', used: inputCid, loss: 0.1 }, { ref: 'main', author: { name: 'parsl' } })
+   */
+  async record(path: string, value: RecordValue, options: { ref?: string; author: Person; message?: string; meta?: Record<string, unknown> }): Promise<CommitResult> {
+    return commit(this, {
+      ref: options.ref ?? 'main',
+      author: options.author,
+      message: options.message ?? `record ${path}`,
+      meta: options.meta,
+      edits: [{ type: 'record', path, value }],
+    })
+  }
+  /** The provenance graph around `<rev>:<path>` (or a CID), upstream, downstream or both. */
+  lineage(spec: string, options?: LineageOptions): Promise<LineageGraph> {
+    return lineage(this, spec, options)
+  }
+  /** Declare a node wrong (append-only); everything downstream becomes tainted. */
+  invalidate(spec: string, options: InvalidateOptions): Promise<InvalidateResult> {
+    return invalidate(this, spec, options)
+  }
+  /** Entries of a revision that are invalidated or derived from something invalidated. */
+  tainted(rev?: string): Promise<TaintedEntry[]> {
+    return tainted(this, rev)
+  }
+  /** Drop and rebuild the derived indexes (reverse links, paths) from blocks and refs. */
+  rebuildIndex(options?: { onProgress?: (commits: number) => void }): Promise<number> {
+    return rebuildIndex(this, options)
   }
   /** Resolve `<rev>:<path>` to a tree entry. */
   resolveEntry(spec: string): Promise<ResolvedEntry> {

@@ -9,6 +9,12 @@ export interface BlockstoreSupports {
   prefixScan: boolean
 }
 
+/** A block's length (`size`) and the bytes a backend spends on it (`stored`, after compression). */
+export interface BlockSizes {
+  size: number
+  stored: number
+}
+
 /**
  * Content-addressed block storage. A backend stores the bytes it is given under the CID
  * it is given: it does not re-hash (writers hash once; `sync` verifies what arrives from
@@ -29,4 +35,9 @@ export interface Blockstore {
   putMany(blocks: readonly Block[]): Promise<void>
   /** Every CID in the store, or those whose base32 text starts with `prefix`. */
   cids(options?: { prefix?: string }): AsyncIterable<CID>
+  /**
+   * Size and stored size of many blocks, in order, undefined where absent, without reading
+   * their bytes where the backend can (for `du`). Backends that lack it are measured by `getMany`.
+   */
+  storedSizes?(cids: readonly CID[]): Promise<(BlockSizes | undefined)[]>
 }

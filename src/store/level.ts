@@ -7,11 +7,14 @@ import type { AbstractSublevel } from 'abstract-level'
 import { base32 } from 'multiformats/bases/base32'
 import { CID } from '../codec/cid.js'
 import type { Block } from '../codec/block.js'
-import { InvalidInputError, NotFoundError, StoreError, StoreLockedError } from '../errors.js'
+import { ENCODING_DEFLATE_RAW, ENCODING_NONE, decodeStored, decodeStoredAsync, encodeStored, encodeStoredAsync, type Encoding } from '../codec/compress.js'
+import { CorruptBlockError, InvalidInputError, NotFoundError, StoreError, StoreLockedError } from '../errors.js'
 import { Mutex } from '../util/mutex.js'
-import type { Blockstore, BlockstoreSupports } from './blockstore.js'
+import type { BlockSizes, Blockstore, BlockstoreSupports } from './blockstore.js'
+import { PackFiles, type PackLocation, type PackState } from './pack.js'
 import type { ConfigCells, RefCells, RefLogRecord } from './ref-cells.js'
 import type { Store } from './store.js'
+import { LevelIndexCells } from './index-cells.js'
 
 type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Uint8Array, string, V>
 
@@ -25,6 +28,13 @@ const key = (cid: CID): string => cid.toString(base32)
 const prefixRange = (prefix: string): { gte?: string } => (prefix ? { gte: prefix } : {})
 const HOLDER_FILE = 'holder.json'
 
+const KiB = 1024
+
+/** Blocks of at least this many bytes go to pack files; smaller ones stay LevelDB values. */
+export const DEFAULT_PACK_THRESHOLD = 16 * KiB
+/** A pack file is closed and the next one started once it passes this size. */
+export const DEFAULT_PACK_TARGET = 1024 * 1024 * KiB
+
 export interface LevelStoreOptions {
   /** How long to wait for another process to release the store, in ms (default 10 s). */
   lockTimeoutMs?: number
@@ -32,14 +42,117 @@ export interface LevelStoreOptions {
   onWait?: (message: string) => void
   /** Written beside the database so a waiting process can say who holds it. */
   holder?: string
+  /**
+   * Blocks of at least this many bytes are appended to pack files rather than kept as LevelDB
+   * values (default {@link DEFAULT_PACK_THRESHOLD}). Changing it never moves stored blocks;
+   * both kinds are read whatever it is.
+   */
+  packThreshold?: number
+  /** Size past which a new pack file is started (default {@link DEFAULT_PACK_TARGET}; tests use less). */
+  packTarget?: number
 }
 
 /** The directory inside a `.pedigree` folder that holds the LevelDB files. */
 export const levelDir = (root: string): string => join(root, 'store')
 
+/**
+ * The stored form of blocks, kept under the `m` sublevel so that a store written before it
+ * (untagged values) is refused instead of misread.
+ */
+const BLOCKS_FORMAT = 'tagged values and packs, 1'
+
+/*
+ * One keyspace for every block (sublevel `b`, key: the CID in base32), so that `has`, `hasMany`
+ * and `cids({ prefix })` are single LevelDB lookups and range scans whatever a block's size.
+ * The value's first byte says where the bytes are:
+ *   0x00  the block's bytes follow
+ *   0x01  u32 size (big-endian), then the block deflated (raw deflate)
+ *   0x02  in a pack: u8 encoding, u32 pack, u32 offset (high), u32 offset (low), u32 stored
+ *         length, u32 size (see pack.ts)
+ */
+const TAG_INLINE = 0
+const TAG_INLINE_DEFLATED = 1
+const TAG_PACKED = 2
+const PACKED_BYTES = 22
+const META_FORMAT = 'format'
+const META_PACK = 'pack'
+
+function inlineValue(bytes: Uint8Array): Uint8Array {
+  const { encoding, bytes: stored } = encodeStored(bytes)
+  if (encoding === ENCODING_NONE) {
+    const value = new Uint8Array(1 + bytes.length)
+    value[0] = TAG_INLINE
+    value.set(bytes, 1)
+    return value
+  }
+  const value = new Uint8Array(5 + stored.length)
+  value[0] = TAG_INLINE_DEFLATED
+  new DataView(value.buffer).setUint32(1, bytes.length)
+  value.set(stored, 5)
+  return value
+}
+
+function packedValue(loc: PackLocation): Uint8Array {
+  const value = new Uint8Array(PACKED_BYTES)
+  const view = new DataView(value.buffer)
+  value[0] = TAG_PACKED
+  value[1] = loc.encoding
+  view.setUint32(2, loc.pack)
+  view.setUint32(6, Math.floor(loc.offset / 2 ** 32))
+  view.setUint32(10, loc.offset >>> 0)
+  view.setUint32(14, loc.stored)
+  view.setUint32(18, loc.size)
+  return value
+}
+
+function packedLocation(cid: string, value: Uint8Array): PackLocation {
+  if (value.length !== PACKED_BYTES) throw new CorruptBlockError(cid, `pack index entry of ${value.length} bytes, expected ${PACKED_BYTES}`)
+  const view = new DataView(value.buffer, value.byteOffset, value.byteLength)
+  return {
+    encoding: value[1] as Encoding,
+    pack: view.getUint32(2),
+    offset: view.getUint32(6) * 2 ** 32 + view.getUint32(10),
+    stored: view.getUint32(14),
+    size: view.getUint32(18),
+  }
+}
+
+/** Size and stored size of a block from its index value, without reading a pack. */
+function sizesOf(cid: string, value: Uint8Array): BlockSizes {
+  switch (value[0]) {
+    case TAG_INLINE:
+      return { size: value.length - 1, stored: value.length - 1 }
+    case TAG_INLINE_DEFLATED:
+      return { size: new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(1), stored: value.length - 5 }
+    case TAG_PACKED: {
+      const loc = packedLocation(cid, value)
+      return { size: loc.size, stored: loc.stored }
+    }
+    default:
+      throw unknownTag(cid, value)
+  }
+}
+
+const unknownTag = (cid: string, value: Uint8Array): CorruptBlockError =>
+  new CorruptBlockError(cid, value.length === 0 ? 'empty index entry' : `unknown index entry tag 0x${value[0]!.toString(16)}`)
+
+/**
+ * Blocks in LevelDB and pack files. Small blocks are LevelDB values; blocks of at least
+ * `packThreshold` bytes are appended to pack files (see pack.ts), and LevelDB keeps their
+ * location. Either may be stored deflated when that pays (codec/compress.ts).
+ */
 class LevelBlockstore implements Blockstore {
   readonly supports: BlockstoreSupports = { delete: false, prefixScan: true }
-  constructor(private readonly db: Sub<Uint8Array>) {}
+  /** Pack appends, one at a time, each with its index batch. */
+  private readonly appends = new Mutex()
+
+  constructor(
+    private readonly root: Level<string, unknown>,
+    private readonly db: Sub<Uint8Array>,
+    private readonly meta: Sub<string>,
+    private readonly packs: PackFiles,
+    private readonly packThreshold: number,
+  ) {}
 
   async get(cid: CID): Promise<Uint8Array> {
     const bytes = await this.tryGet(cid)
@@ -47,10 +160,14 @@ class LevelBlockstore implements Blockstore {
     return bytes
   }
   async tryGet(cid: CID): Promise<Uint8Array | undefined> {
-    return (await this.db.get(key(cid))) ?? undefined
+    const k = key(cid)
+    const value = await this.db.get(k)
+    return value === undefined ? undefined : (await this.decode([k], [value]))[0]
   }
   async getMany(cids: readonly CID[]): Promise<(Uint8Array | undefined)[]> {
-    return (await this.db.getMany(cids.map(key))) as (Uint8Array | undefined)[]
+    if (cids.length === 0) return []
+    const keys = cids.map(key)
+    return this.decode(keys, (await this.db.getMany(keys)) as (Uint8Array | undefined)[])
   }
   async has(cid: CID): Promise<boolean> {
     return this.db.has(key(cid))
@@ -59,17 +176,124 @@ class LevelBlockstore implements Blockstore {
     return this.db.hasMany(cids.map(key))
   }
   async put(block: Block): Promise<void> {
-    await this.db.put(key(block.cid), block.bytes)
+    await this.putMany([block])
   }
+
+  /**
+   * Small blocks go into one LevelDB batch. Large ones not yet stored are encoded (in the
+   * thread pool), appended to the current pack and made durable, and only then is the batch
+   * written, with their index entries and the pack's new end: whoever can see a block can
+   * read it, after any crash. Appends are serialised; everything before them runs in parallel.
+   */
   async putMany(blocks: readonly Block[]): Promise<void> {
     if (blocks.length === 0) return
-    await this.db.batch(blocks.map((b) => ({ type: 'put' as const, key: key(b.cid), value: b.bytes })))
+    const unique = new Map<string, Block>()
+    for (const b of blocks) unique.set(key(b.cid), b)
+    const ops: unknown[] = []
+    let large: Array<[string, Block]> = []
+    for (const [k, b] of unique) {
+      if (b.bytes.length < this.packThreshold) ops.push({ type: 'put', sublevel: this.db, key: k, value: inlineValue(b.bytes) })
+      else large.push([k, b])
+    }
+    if (large.length > 0) large = await this.missing(large)
+    if (large.length === 0) {
+      await this.batch(ops)
+      return
+    }
+    const encoded = await Promise.all(large.map(async ([k, b]) => ({ k, b, stored: await encodeStoredAsync(b.bytes) })))
+    await this.appends.run(async () => {
+      // Another writer may have stored some of them while these were being encoded.
+      const present = await this.db.hasMany(encoded.map((e) => e.k))
+      const todo = encoded.filter((_, i) => !present[i])
+      if (todo.length > 0) {
+        const before = this.packs.current
+        const { locations, state } = await this.packs.append(
+          todo.map((e) => ({ cid: e.b.cid, encoding: e.stored.encoding, size: e.b.bytes.length, bytes: e.stored.bytes })),
+        )
+        todo.forEach((e, i) => ops.push({ type: 'put', sublevel: this.db, key: e.k, value: packedValue(locations[i]!) }))
+        ops.push({ type: 'put', sublevel: this.meta, key: META_PACK, value: JSON.stringify(state) })
+        try {
+          await this.batch(ops)
+        } catch (e) {
+          this.packs.reset(before)
+          throw e
+        }
+      } else {
+        await this.batch(ops)
+      }
+    })
   }
+
   async *cids({ prefix = '' }: { prefix?: string } = {}): AsyncIterable<CID> {
     for await (const k of this.db.keys(prefixRange(prefix))) {
       if (!(k as string).startsWith(prefix)) break
       yield CID.parse(k as string)
     }
+  }
+
+  async storedSizes(cids: readonly CID[]): Promise<(BlockSizes | undefined)[]> {
+    if (cids.length === 0) return []
+    const keys = cids.map(key)
+    const values = (await this.db.getMany(keys)) as (Uint8Array | undefined)[]
+    return values.map((v, i) => (v === undefined ? undefined : sizesOf(keys[i]!, v)))
+  }
+
+  /** Wait for the append in progress, then close the pack files. */
+  async close(): Promise<void> {
+    await this.appends.run(() => this.packs.close())
+  }
+
+  private async missing(items: Array<[string, Block]>): Promise<Array<[string, Block]>> {
+    const present = await this.db.hasMany(items.map(([k]) => k))
+    return items.filter((_, i) => !present[i])
+  }
+
+  private async batch(ops: unknown[]): Promise<void> {
+    if (ops.length === 0) return
+    try {
+      await this.root.batch(ops as never)
+    } catch (e) {
+      throw new StoreError(`cannot write blocks to the store: ${(e as Error).message}`, {}, { cause: e })
+    }
+  }
+
+  /** The blocks from their index values, reading packs (adjacent records at once) as needed. */
+  private async decode(keys: readonly string[], values: readonly (Uint8Array | undefined)[]): Promise<(Uint8Array | undefined)[]> {
+    const out = new Array<Uint8Array | undefined>(values.length).fill(undefined)
+    const packed: number[] = []
+    const locations: PackLocation[] = []
+    for (let i = 0; i < values.length; i++) {
+      const value = values[i]
+      if (value === undefined) continue
+      switch (value[0]) {
+        case TAG_INLINE:
+          out[i] = value.subarray(1)
+          break
+        case TAG_INLINE_DEFLATED: {
+          const size = new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(1)
+          out[i] = decodeStored(keys[i]!, ENCODING_DEFLATE_RAW, value.subarray(5), size)
+          break
+        }
+        case TAG_PACKED:
+          packed.push(i)
+          locations.push(packedLocation(keys[i]!, value))
+          break
+        default:
+          throw unknownTag(keys[i]!, value)
+      }
+    }
+    if (packed.length === 0) return out
+    const stored = await this.packs.read(
+      packed.map((i) => keys[i]!),
+      locations,
+    )
+    await Promise.all(
+      packed.map(async (i, j) => {
+        const loc = locations[j]!
+        out[i] = await decodeStoredAsync(keys[i]!, loc.encoding, stored[j]!, loc.size)
+      }),
+    )
+    return out
   }
 }
 
@@ -153,12 +377,16 @@ function isLocked(e: unknown): boolean {
 }
 
 /**
- * Open (creating if needed) the LevelDB store under `root` (a `.pedigree` directory).
- * LevelDB admits one process at a time: if another holds it, wait up to `lockTimeoutMs`
- * and then throw StoreLockedError naming the store and, when known, the holder.
+ * Open (creating if needed) the LevelDB store under `root` (a `.pedigree` directory): LevelDB
+ * in `root/store`, large blocks in pack files in `root/packs` (bytes a crash left past the last
+ * indexed record are discarded here). LevelDB admits one process at a time: if another holds
+ * it, wait up to `lockTimeoutMs` and then throw StoreLockedError naming the store and, when
+ * known, the holder.
  */
 export async function openLevelStore(root: string, options: LevelStoreOptions = {}): Promise<Store> {
-  const { lockTimeoutMs = 10_000, onWait, holder } = options
+  const { lockTimeoutMs = 10_000, onWait, holder, packThreshold = DEFAULT_PACK_THRESHOLD, packTarget = DEFAULT_PACK_TARGET } = options
+  if (!Number.isSafeInteger(packThreshold) || packThreshold < 1) throw new InvalidInputError(`packThreshold must be a positive integer, got ${packThreshold}`)
+  if (!Number.isSafeInteger(packTarget) || packTarget < 1) throw new InvalidInputError(`packTarget must be a positive integer, got ${packTarget}`)
   await mkdir(root, { recursive: true })
   const started = Date.now()
   let announced = false
@@ -180,19 +408,54 @@ export async function openLevelStore(root: string, options: LevelStoreOptions = 
   const holderPath = join(root, HOLDER_FILE)
   await writeFile(holderPath, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString(), what: holder ?? 'pedigree' }))
   const blocks = db.sublevel<string, Uint8Array>('b', { valueEncoding: 'view' })
+  const meta = db.sublevel<string, string>('m', { valueEncoding: 'utf8' })
   const values = db.sublevel<string, string>('r', { valueEncoding: 'utf8' })
   const logs = db.sublevel<string, RefLogRecord>('l', { valueEncoding: 'json' })
   const config = db.sublevel<string, string>('c', { valueEncoding: 'utf8' })
+  const index = db.sublevel<string, string>('i', { valueEncoding: 'utf8' })
+  let blockstore: LevelBlockstore
+  try {
+    await checkBlocksFormat(root, blocks, meta)
+    const recorded = await meta.get(META_PACK)
+    const packs = await PackFiles.open(root, recorded === undefined ? undefined : (JSON.parse(recorded) as PackState), { target: packTarget })
+    blockstore = new LevelBlockstore(db, blocks, meta, packs, packThreshold)
+  } catch (e) {
+    await rm(holderPath, { force: true })
+    await db.close()
+    if (e instanceof StoreError) throw e
+    throw new StoreError(`cannot open the store at ${root}: ${(e as Error).message}`, { location: root }, { cause: e })
+  }
   return {
     location: root,
-    blocks: new LevelBlockstore(blocks),
+    blocks: blockstore,
     refs: new LevelRefCells(db, values, logs),
     config: new LevelConfigCells(config),
+    index: new LevelIndexCells(index),
     async close() {
-      await rm(holderPath, { force: true })
-      await db.close()
+      try {
+        await blockstore.close()
+      } finally {
+        await rm(holderPath, { force: true })
+        await db.close()
+      }
     },
   }
+}
+
+/** Refuse a store whose blocks were written in another stored form, rather than misread it. */
+async function checkBlocksFormat(root: string, blocks: Sub<Uint8Array>, meta: Sub<string>): Promise<void> {
+  const format = await meta.get(META_FORMAT)
+  if (format === BLOCKS_FORMAT) return
+  if (format !== undefined) {
+    throw new StoreError(`the store at ${root} keeps its blocks as '${format}', which this version of pedigree cannot read`, { location: root, format })
+  }
+  for await (const _ of blocks.keys({ limit: 1 })) {
+    throw new StoreError(
+      `the store at ${root} was written by an earlier version of pedigree (blocks without a storage tag), which this version cannot read`,
+      { location: root },
+    )
+  }
+  await meta.put(META_FORMAT, BLOCKS_FORMAT)
 }
 
 async function readHolder(root: string): Promise<string | undefined> {

@@ -37,3 +37,17 @@ export interface ConfigCells {
   delete(key: string): Promise<void>
   entries(prefix?: string): AsyncIterable<[string, unknown]>
 }
+
+/**
+ * Derived indexes (reverse links, where a CID was committed): string keys and values,
+ * sorted, written in batches. Everything here can be rebuilt from blocks and refs, so a
+ * backend may keep it locally even when blocks live elsewhere.
+ */
+export interface IndexCells {
+  get(key: string): Promise<string | undefined>
+  putMany(entries: readonly [key: string, value: string][]): Promise<void>
+  /** Entries whose key starts with `prefix`, in key order, at most `limit`. */
+  entries(prefix: string, options?: { limit?: number }): AsyncIterable<[string, string]>
+  /** Remove every entry under `prefix` (index rebuild). */
+  clear(prefix: string): Promise<void>
+}

@@ -1,5 +1,5 @@
 import type { Blockstore } from './blockstore.js'
-import type { ConfigCells, RefCells } from './ref-cells.js'
+import type { ConfigCells, IndexCells, RefCells } from './ref-cells.js'
 
 /** A whole backend: blocks, refs, config, and derived indexes, with one lifetime. */
 export interface Store {
@@ -8,5 +8,7 @@ export interface Store {
   readonly blocks: Blockstore
   readonly refs: RefCells
   readonly config: ConfigCells
+  /** Derived, rebuildable indexes (reverse links, paths). */
+  readonly index: IndexCells
   close(): Promise<void>
 }

@@ -1,0 +1,71 @@
+import { Args, Flags } from '@oclif/core'
+import { createReadStream, createWriteStream, existsSync, type WriteStream } from 'node:fs'
+import { BaseCommand } from '../cli/base-command.js'
+import { readLines } from '../cli/lines.js'
+import { cidToString } from '../codec/cid.js'
+import { NotFoundError } from '../errors.js'
+
+export default class Ingest extends BaseCommand<typeof Ingest> {
+  static override summary = 'Commit records from JSON Lines in batches, one commit per batch.'
+  static override description = [
+    'Reads one JSON record per line (Flowcept task documents, OpenLineage RunEvents, …) as a stream.',
+    'Links are {"/": "<cid>"}; {"@": "<rev>:<path>"} is resolved to the CID at that path when the line is read.',
+    'A bad line stops the ingest before anything of its batch is committed (earlier batches stay),',
+    'unless --skip-bad, which writes bad lines to a rejects file and goes on.',
+  ].join('\n')
+  static override examples = [
+    '<%= config.bin %> ingest -b main --path-template "tasks/{workflow_id}/{task_id}.json" tasks.jsonl',
+    'flowcept-export | <%= config.bin %> ingest -b campaigns/c42 --batch 5000 -',
+    '<%= config.bin %> ingest -b main --skip-bad --rejects bad.jsonl events.jsonl',
+  ]
+  static override args = { file: Args.string({ description: 'JSON Lines file, or - for stdin', default: '-' }) }
+  static override flags = {
+    branch: Flags.string({ char: 'b', description: 'ref to commit to', default: 'main' }),
+    'path-template': Flags.string({ description: 'tree path of each record: {field}, {a.b}, {_cid}, {_line}', default: 'records/{_cid}.json' }),
+    batch: Flags.integer({ description: 'records per commit', default: 1000, min: 1 }),
+    'skip-bad': Flags.boolean({ description: 'write bad lines to the rejects file and go on' }),
+    rejects: Flags.string({ description: 'where --skip-bad writes bad lines (default: FILE.rejects.jsonl, or rejects.jsonl for stdin)' }),
+    'allow-dangling': Flags.boolean({ description: 'accept links to CIDs that are not in the store' }),
+    message: Flags.string({ char: 'm', description: 'commit message prefix', default: 'ingest' }),
+    author: Flags.string({ description: 'author as "Name <email>"' }),
+  }
+
+  async run(): Promise<Record<string, unknown>> {
+    const { file } = this.args
+    if (file !== '-' && !existsSync(file)) throw new NotFoundError('input file', file)
+    const input = file === '-' ? process.stdin : createReadStream(file)
+    const lines = readLines(input)
+    const repo = await this.repo()
+    let rejects: WriteStream | undefined
+    const rejectsPath = this.flags.rejects ?? (file === '-' ? 'rejects.jsonl' : `${file}.rejects.jsonl`)
+    const interactive = this.interactive
+    const result = await repo.ingest(lines, {
+      ref: this.flags.branch,
+      author: this.person(this.flags.author),
+      pathTemplate: this.flags['path-template'],
+      batch: this.flags.batch,
+      skipBad: this.flags['skip-bad'],
+      allowDangling: this.flags['allow-dangling'],
+      message: this.flags.message,
+      onReject: (r) => {
+        rejects ??= createWriteStream(rejectsPath)
+        rejects.write(JSON.stringify(r) + '\n')
+      },
+      onProgress: (p) => {
+        if (interactive) process.stderr.write(`\ringested ${p.records} records in ${p.commits} commits (line ${p.lines})`)
+      },
+    })
+    if (interactive) process.stderr.write('\r\x1b[2K')
+    if (rejects) await new Promise((resolve) => rejects!.end(resolve))
+    this.log(`ingested ${result.records} records from ${result.lines} lines in ${result.commits.length} commit(s) on ${this.flags.branch}`)
+    if (result.rejected) this.log(`${result.rejected} bad line(s) written to ${rejectsPath}`)
+    return {
+      ref: this.flags.branch,
+      lines: result.lines,
+      records: result.records,
+      rejected: result.rejected,
+      ...(result.rejected ? { rejectsFile: rejectsPath } : {}),
+      commits: result.commits.map((c) => ({ cid: cidToString(c.cid), records: c.records, firstLine: c.firstLine, lastLine: c.lastLine })),
+    }
+  }
+}

@@ -1,0 +1,199 @@
+import { CID, cidToString } from '../codec/cid.js'
+import { encodeNode, linksOf } from '../codec/block.js'
+import { InvalidInputError, NotFoundError, PedigreeError } from '../errors.js'
+import type { Person } from '../model/commit.js'
+import { fromDagJson, parseRecordJson, type RecordValue } from '../model/record.js'
+import { validateTreePath } from '../model/tree.js'
+import { checkRefName } from '../refs/ref-name.js'
+import { commit } from './commit.js'
+import type { Repository } from './repository.js'
+import { resolveEntry } from './resolve.js'
+
+export interface IngestOptions {
+  /** The ref each batch is committed to. */
+  ref: string
+  author: Person
+  /**
+   * Where each record goes in the tree: `{field}` or `{a.b}` take the record's fields,
+   * `{_cid}` its CID, `{_line}` its line number. Default `records/{_cid}.json`.
+   */
+  pathTemplate?: string
+  /** Records per commit (default 1000). A crash loses at most the open batch. */
+  batch?: number
+  /** Record bad lines through `onReject` and go on, instead of stopping. */
+  skipBad?: boolean
+  onReject?: (reject: IngestReject) => void
+  /** Accept links to CIDs that are not in the store. */
+  allowDangling?: boolean
+  /** Commit message prefix (default `ingest`). */
+  message?: string
+  meta?: Record<string, unknown>
+  onProgress?: (p: { lines: number; records: number; commits: number }) => void
+}
+
+export interface IngestReject {
+  line: number
+  error: string
+  text?: string
+}
+
+export interface IngestResult {
+  lines: number
+  records: number
+  rejected: number
+  commits: { cid: CID; records: number; firstLine: number; lastLine: number }[]
+}
+
+type Pending = { path: string; value: RecordValue; cid: CID; line: number }
+
+/**
+ * Commit a stream of records in batches, one commit per batch: JSON Lines text (one
+ * record per string) or record objects. Links are DAG-JSON `{"/": "<cid>"}`; a reference
+ * `{"@": "<rev>:<path>"}` is resolved to the CID at that path (that exact version) when
+ * the line is read, including paths written earlier in the same batch. A bad line stops
+ * the ingest before anything of its batch is committed (earlier batches stay committed),
+ * unless `skipBad`. Records that link to CIDs not in the store are bad lines unless
+ * `allowDangling`. Cycles cannot be written: a record can only link to CIDs that exist
+ * before it, and a CID names its content.
+ *
+ * @example
+ * const lines = readline.createInterface({ input: fs.createReadStream('tasks.jsonl') })
+ * await ingest(repo, lines, { ref: 'main', author: { name: 'flowcept' }, pathTemplate: 'tasks/{workflow_id}/{task_id}.json' })
+ */
+export async function ingest(repo: Repository, source: AsyncIterable<string | RecordValue>, options: IngestOptions): Promise<IngestResult> {
+  const { ref, author, pathTemplate = 'records/{_cid}.json', batch: batchSize = 1000, skipBad = false, onReject, allowDangling = false, meta, onProgress } = options
+  checkRefName(ref)
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new InvalidInputError(`batch size must be a positive integer, got ${batchSize}`)
+  const template = compileTemplate(pathTemplate)
+  const result: IngestResult = { lines: 0, records: 0, rejected: 0, commits: [] }
+  let pending: Pending[] = []
+  let inBatch = new Map<string, CID>()
+  const resolved = new Map<string, CID>()
+
+  const fail = (line: number, e: unknown, text?: string): void => {
+    const message = e instanceof Error ? e.message : String(e)
+    if (!skipBad) {
+      const first = pending[0]?.line ?? line
+      throw new InvalidInputError(
+        `${message.startsWith('malformed JSON') ? '' : `line ${line}: `}${message}; nothing of the open batch (lines ${first}–${line}) was committed` +
+          (result.commits.length ? `, ${result.records} records in ${result.commits.length} earlier batch(es) were` : ''),
+        { line, committedRecords: result.records, commits: result.commits.map((c) => cidToString(c.cid)) },
+        { cause: e },
+      )
+    }
+    result.rejected++
+    onReject?.({ line, error: message, ...(text !== undefined ? { text } : {}) })
+  }
+
+  const flush = async (): Promise<void> => {
+    if (pending.length === 0) return
+    if (!allowDangling) await dropDangling()
+    if (pending.length === 0) return
+    const first = pending[0]!.line
+    const last = pending[pending.length - 1]!.line
+    const r = await commit(repo, {
+      ref,
+      author,
+      message: `${options.message ?? 'ingest'}: ${pending.length} records (lines ${first}–${last})`,
+      meta,
+      allowDangling: true,
+      allowEmpty: true,
+      edits: pending.map((p) => ({ type: 'record' as const, path: p.path, value: p.value })),
+    })
+    result.records += pending.length
+    result.commits.push({ cid: r.cid, records: pending.length, firstLine: first, lastLine: last })
+    pending = []
+    inBatch = new Map()
+    resolved.clear()
+    onProgress?.({ lines: result.lines, records: result.records, commits: result.commits.length })
+  }
+
+  /** Links must point at blocks in the store or at records of this batch. */
+  const dropDangling = async (): Promise<void> => {
+    const wanted = new Map<string, CID>()
+    const batchCids = new Set(pending.map((p) => p.cid.toString()))
+    for (const p of pending) for (const [, c] of linksOf(p.value)) if (!batchCids.has(c.toString())) wanted.set(c.toString(), c)
+    if (wanted.size === 0) return
+    const cids = [...wanted.values()]
+    const present = await repo.blocks.hasMany(cids)
+    const missing = new Set(cids.filter((_, i) => !present[i]).map((c) => c.toString()))
+    if (missing.size === 0) return
+    const keep: Pending[] = []
+    for (const p of pending) {
+      const bad = [...linksOf(p.value)].find(([, c]) => missing.has(c.toString()))
+      if (!bad) keep.push(p)
+      else fail(p.line, new NotFoundError('linked CID', cidToString(bad[1]), `at ${bad[0]}; use --allow-dangling to accept it`))
+    }
+    pending = keep
+  }
+
+  for await (const item of source) {
+    const line = ++result.lines
+    if (typeof item === 'string' && item.trim() === '') continue
+    try {
+      const parsed = typeof item === 'string' ? parseRecordJson(item, 'the input', { firstLine: line }) : (fromDagJson(item) as RecordValue)
+      const value = (await resolveReferences(repo, parsed, ref, inBatch, resolved)) as RecordValue
+      const { cid } = encodeNode(value)
+      const path = validateTreePath(template(value, cid, line))
+      pending.push({ path, value, cid, line })
+      inBatch.set(path, cid)
+    } catch (e) {
+      if (!(e instanceof PedigreeError)) throw e
+      fail(line, e, typeof item === 'string' ? item : undefined)
+      continue
+    }
+    if (pending.length >= batchSize) await flush()
+    else if (line % 1000 === 0) onProgress?.({ lines: result.lines, records: result.records + pending.length, commits: result.commits.length })
+  }
+  await flush()
+  return result
+}
+
+/** Replace every `{"@": "<rev>:<path>"}` with the CID it names. */
+async function resolveReferences(repo: Repository, value: unknown, ref: string, inBatch: Map<string, CID>, cache: Map<string, CID>): Promise<unknown> {
+  if (value === null || typeof value !== 'object' || value instanceof Uint8Array || CID.asCID(value)) return value
+  if (Array.isArray(value)) return Promise.all(value.map((v) => resolveReferences(repo, v, ref, inBatch, cache)))
+  const obj = value as Record<string, unknown>
+  const keys = Object.keys(obj)
+  if (keys.length === 1 && keys[0] === '@') {
+    const spec = obj['@']
+    if (typeof spec !== 'string' || !spec.includes(':')) throw new InvalidInputError(`bad reference ${JSON.stringify(obj)}: expected {"@": "<rev>:<path>"}`)
+    const colon = spec.indexOf(':')
+    const rev = spec.slice(0, colon) || ref
+    const path = spec.slice(colon + 1)
+    if (rev === ref && inBatch.has(path)) return inBatch.get(path)
+    const hit = cache.get(spec)
+    if (hit) return hit
+    let cid: CID
+    try {
+      cid = (await resolveEntry(repo, `${rev}:${path}`)).entry.cid
+    } catch (e) {
+      if (e instanceof NotFoundError) throw new NotFoundError('reference', spec, (e as Error).message)
+      throw e
+    }
+    cache.set(spec, cid)
+    return cid
+  }
+  const out: Record<string, unknown> = {}
+  for (const k of keys) out[k] = await resolveReferences(repo, obj[k], ref, inBatch, cache)
+  return out
+}
+
+/** Turn `tasks/{workflow_id}/{task_id}.json` into a function of a record. */
+export function compileTemplate(template: string): (value: RecordValue, cid: CID, line: number) => string {
+  const parts = template.split(/(\{[^{}]+\})/)
+  if (!parts.some((p) => p.startsWith('{'))) throw new InvalidInputError(`path template '${template}' has no {field}: every record would land on one path`)
+  return (value, cid, line) =>
+    parts
+      .map((part) => {
+        if (!part.startsWith('{')) return part
+        const field = part.slice(1, -1)
+        if (field === '_cid') return cidToString(cid)
+        if (field === '_line') return String(line)
+        let v: unknown = value
+        for (const key of field.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined
+        if (v === undefined || v === null || typeof v === 'object') throw new InvalidInputError(`the path template needs field '${field}', which this record ${v === undefined || v === null ? 'lacks' : 'has as a non-scalar'}`)
+        return String(v)
+      })
+      .join('')
+}

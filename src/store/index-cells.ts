@@ -1,0 +1,57 @@
+import type { AbstractSublevel } from 'abstract-level'
+import type { Level } from 'level'
+import type { IndexCells } from './ref-cells.js'
+
+/** Index entries in a sorted Map (memory backend). */
+export class MemoryIndexCells implements IndexCells {
+  private readonly values = new Map<string, string>()
+  async get(key: string): Promise<string | undefined> {
+    return this.values.get(key)
+  }
+  async putMany(entries: readonly [string, string][]): Promise<void> {
+    for (const [k, v] of entries) this.values.set(k, v)
+  }
+  async *entries(prefix: string, { limit = Infinity }: { limit?: number } = {}): AsyncIterable<[string, string]> {
+    let n = 0
+    for (const k of [...this.values.keys()].filter((k) => k.startsWith(prefix)).sort()) {
+      if (n++ >= limit) return
+      yield [k, this.values.get(k)!]
+    }
+  }
+  async clear(prefix: string): Promise<void> {
+    for (const k of [...this.values.keys()]) if (k.startsWith(prefix)) this.values.delete(k)
+  }
+}
+
+type IndexSublevel = AbstractSublevel<Level<string, unknown>, string | Uint8Array, string, string>
+
+/** Index entries in a LevelDB sublevel. */
+export class LevelIndexCells implements IndexCells {
+  constructor(private readonly db: IndexSublevel) {}
+  async get(key: string): Promise<string | undefined> {
+    return (await this.db.get(key)) ?? undefined
+  }
+  async putMany(entries: readonly [string, string][]): Promise<void> {
+    if (entries.length === 0) return
+    await this.db.batch(entries.map(([key, value]) => ({ type: 'put' as const, key, value })))
+  }
+  async *entries(prefix: string, { limit }: { limit?: number } = {}): AsyncIterable<[string, string]> {
+    // Keys are ASCII (CIDs, paths are checked by the caller's format); stop at the first non-match.
+    for await (const [k, v] of this.db.iterator({ gte: prefix, ...(limit !== undefined ? { limit } : {}) })) {
+      if (!(k as string).startsWith(prefix)) return
+      yield [k as string, v as string]
+    }
+  }
+  async clear(prefix: string): Promise<void> {
+    let batch: string[] = []
+    for await (const k of this.db.keys({ gte: prefix })) {
+      if (!(k as string).startsWith(prefix)) break
+      batch.push(k as string)
+      if (batch.length >= 10_000) {
+        await this.db.batch(batch.map((key) => ({ type: 'del' as const, key })))
+        batch = []
+      }
+    }
+    if (batch.length) await this.db.batch(batch.map((key) => ({ type: 'del' as const, key })))
+  }
+}
