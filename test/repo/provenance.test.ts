@@ -1,0 +1,147 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Repository } from '../../src/repo/repository.js'
+import { cidToString } from '../../src/codec/cid.js'
+
+const author = { name: 'flow', email: 'flow@example.org' }
+
+async function* from(lines: string[]): AsyncGenerator<string> {
+  yield* lines
+}
+
+const j = (v: unknown): string => JSON.stringify(v)
+
+/** A small pipeline: calibration → scans → training task → model → evaluation. */
+const pipeline = [
+  j({ type: 'calibration', id: 'cal-1', gain: 1.2 }),
+  j({ type: 'scan', id: 's1', calibration: { '@': 'main:calibration/cal-1.json' } }),
+  j({ type: 'scan', id: 's2', calibration: { '@': 'main:calibration/cal-1.json' } }),
+  j({ type: 'config', id: 'c1', lr: 0.001 }),
+  j({ type: 'task', id: 't1', used: [{ '@': 'main:scan/s1.json' }, { '@': 'main:scan/s2.json' }], config: { '@': 'main:config/c1.json' }, started_at: '2026-11-22T01:00:00Z', ended_at: '2026-11-22T02:00:00Z' }),
+  j({ type: 'model', id: 'm1', wasGeneratedBy: { '@': 'main:task/t1.json' } }),
+  j({ type: 'eval', id: 'e1', model: { '@': 'main:model/m1.json' }, acc: 0.93 }),
+  j({ type: 'scan', id: 's3', note: 'independent of the calibration' }),
+]
+
+describe.each([
+  ['level', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pedigree-prov-'))
+    return { repo: await Repository.init(join(dir, '.pedigree')), cleanup: () => rm(dir, { recursive: true, force: true }) }
+  }],
+  ['memory', async () => ({ repo: Repository.memory(), cleanup: async () => {} })],
+] as const)('provenance on %s', (_name, open) => {
+  let repo: Repository
+  let cleanup: () => Promise<unknown>
+  beforeEach(async () => {
+    ;({ repo, cleanup } = await open())
+  })
+  afterEach(async () => {
+    await repo.close()
+    await cleanup()
+  })
+
+  const ingestPipeline = (batch = 3) => repo.ingest(from(pipeline), { ref: 'main', author, pathTemplate: '{type}/{id}.json', batch })
+
+  it('ingests in batches, one commit per batch, resolving @ references to exact CIDs', async () => {
+    const r = await ingestPipeline(3)
+    expect(r.records).toBe(8)
+    expect(r.commits.map((c) => [c.firstLine, c.lastLine])).toEqual([[1, 3], [4, 6], [7, 8]])
+    const log = []
+    for await (const e of repo.log()) log.push(e)
+    expect(log).toHaveLength(3)
+    const scan = await repo.show('main:scan/s1.json')
+    const cal = await repo.resolveEntry('main:calibration/cal-1.json')
+    expect(scan.type === 'record' && (scan.value.calibration as { toString(): string }).toString()).toBe(cal.entry.cid.toString())
+  })
+
+  it('a bad line stops the ingest before its batch is committed; earlier batches stay', async () => {
+    const lines = [...pipeline.slice(0, 4), '{"type": "scan", "id": ', ...pipeline.slice(5)]
+    await expect(repo.ingest(from(lines), { ref: 'main', author, pathTemplate: '{type}/{id}.json', batch: 3 })).rejects.toThrow(/line 5, column \d+.*nothing of the open batch \(lines 4–5\)/)
+    const paths = []
+    for await (const e of repo.ls('main')) paths.push(e.path)
+    expect(paths).toEqual(['calibration/cal-1.json', 'scan/s1.json', 'scan/s2.json'])
+  })
+
+  it('--skip-bad reports bad lines with their numbers and commits the rest', async () => {
+    const rejects: { line: number; error: string }[] = []
+    const lines = [pipeline[0]!, 'not json', j({ type: 'scan' }), j({ type: 'scan', id: 'x', calibration: { '@': 'main:nowhere.json' } }), pipeline[1]!]
+    const r = await repo.ingest(from(lines), { ref: 'main', author, pathTemplate: '{type}/{id}.json', skipBad: true, onReject: (x) => rejects.push(x) })
+    expect(r.records).toBe(2)
+    expect(rejects.map((x) => x.line)).toEqual([2, 3, 4])
+    expect(rejects[1]!.error).toMatch(/needs field 'id'/)
+    expect(rejects[2]!.error).toMatch(/reference not found: main:nowhere\.json/)
+  })
+
+  it('a link to a CID not in the store is refused unless allowDangling', async () => {
+    const ghost = 'bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
+    const line = j({ type: 'task', id: 'g', used: { '/': ghost } })
+    await expect(repo.ingest(from([line]), { ref: 'main', author, pathTemplate: '{type}/{id}.json' })).rejects.toThrow(new RegExp(`linked CID not found: ${ghost}`))
+    expect(await repo.refs.get('main')).toBeUndefined()
+    const r = await repo.ingest(from([line]), { ref: 'main', author, pathTemplate: '{type}/{id}.json', allowDangling: true })
+    expect(r.records).toBe(1)
+  })
+
+  it('lineage upstream follows links and names relations; downstream uses the reverse index', async () => {
+    await ingestPipeline()
+    const up = await repo.lineage('main:eval/e1.json', { direction: 'up' })
+    const name = (cid: string) => up.nodes.find((n) => n.cid === cid)!.paths[0]
+    const rel = up.edges.map((e) => `${name(e.from)} -${e.relation}-> ${name(e.to)}`).sort()
+    expect(rel).toEqual([
+      'eval/e1.json -model-> model/m1.json',
+      'model/m1.json -wasGeneratedBy-> task/t1.json',
+      'scan/s1.json -calibration-> calibration/cal-1.json',
+      'scan/s2.json -calibration-> calibration/cal-1.json',
+      'task/t1.json -config-> config/c1.json',
+      'task/t1.json -used-> scan/s1.json',
+      'task/t1.json -used-> scan/s2.json',
+    ])
+    const down = await repo.lineage('main:calibration/cal-1.json', { direction: 'down' })
+    expect(down.nodes.map((n) => n.paths[0]).sort()).toEqual(['calibration/cal-1.json', 'eval/e1.json', 'model/m1.json', 'scan/s1.json', 'scan/s2.json', 'task/t1.json'])
+    const shallow = await repo.lineage('main:calibration/cal-1.json', { direction: 'down', depth: 1 })
+    expect(shallow.nodes.map((n) => n.paths[0]).sort()).toEqual(['calibration/cal-1.json', 'scan/s1.json', 'scan/s2.json'])
+    expect(shallow.truncated).toBe(true)
+  })
+
+  it('invalidation taints everything downstream, append-only, and a new version clears it for what derives from it', async () => {
+    await ingestPipeline()
+    const before = (await repo.refs.get('main'))!.toString()
+    await repo.invalidate('main:calibration/cal-1.json', { reason: 'gain mis-set', who: author })
+    expect((await repo.refs.get('main'))!.toString()).toBe(before) // main untouched
+    const t = await repo.tainted('main')
+    expect(t.map((x) => x.path)).toEqual(['calibration/cal-1.json', 'eval/e1.json', 'model/m1.json', 'scan/s1.json', 'scan/s2.json', 'task/t1.json'])
+    expect(new Set(t.map((x) => x.taint.reason))).toEqual(new Set(['gain mis-set']))
+    const root = (await repo.resolveEntry('main:calibration/cal-1.json')).entry.cid.toString()
+    expect(t.every((x) => x.taint.root === root)).toBe(true)
+    const g = await repo.lineage('main:eval/e1.json')
+    expect(g.nodes.find((n) => n.paths[0] === 'eval/e1.json')!.tainted?.reason).toBe('gain mis-set')
+    expect(g.nodes.find((n) => n.paths[0] === 'config/c1.json')!.tainted).toBeUndefined()
+    await expect(repo.invalidate('main:calibration/cal-1.json', { reason: 'again', who: author })).rejects.toMatchObject({ code: 'ERR_REFUSED' })
+
+    // A corrected calibration and a re-run scan derived from it are clean.
+    await repo.ingest(from([j({ type: 'calibration', id: 'cal-2', gain: 1.0 }), j({ type: 'scan', id: 's1', calibration: { '@': 'main:calibration/cal-2.json' } })]), {
+      ref: 'main', author, pathTemplate: '{type}/{id}.json',
+    })
+    const after = (await repo.tainted('main')).map((x) => x.path)
+    expect(after).not.toContain('scan/s1.json')
+    expect(after).toContain('scan/s2.json')
+    expect(after).toContain('task/t1.json') // still derived from the old scans
+  })
+
+  it('index rebuild gives the same downstream answers as the incremental index', async () => {
+    await ingestPipeline()
+    const before = await repo.lineage('main:calibration/cal-1.json', { direction: 'down' })
+    expect(await repo.rebuildIndex()).toBe(3)
+    const after = await repo.lineage('main:calibration/cal-1.json', { direction: 'down' })
+    expect(after.nodes.map((n) => n.cid).sort()).toEqual(before.nodes.map((n) => n.cid).sort())
+    expect(after.edges.length).toBe(before.edges.length)
+  })
+
+  it('repo.record commits one record', async () => {
+    const r = await repo.record('tasks/1.json', { type: 'task', status: 'done' }, { author })
+    expect(cidToString(r.cid)).toMatch(/^bafy/)
+    const shown = await repo.show('main:tasks/1.json')
+    expect(shown.type === 'record' && shown.value.status).toBe('done')
+  })
+})
