@@ -32,7 +32,12 @@ export default class Show extends BaseCommand<typeof Show> {
       }
       return { type: 'commit', ...commitJson(r.cid, r.commit), counts: r.counts, changes: r.changes.map(changeJson), truncated: r.truncated }
     }
-    const about = { type: r.type, path: r.path, cid: cidToString(r.cid), commit: cidToString(r.commit), size: r.size }
+    const about = { type: r.type, path: r.path, cid: cidToString(r.cid), commit: cidToString(r.commit), size: r.size, ...(r.tainted ? { tainted: r.tainted } : {}) }
+    // The warning goes to stderr so that stdout stays the exact content.
+    if (r.tainted && !this.jsonEnabled()) {
+      const self = r.tainted.root === cidToString(r.cid)
+      process.stderr.write(`warning: ${r.path} is ${self ? 'invalidated' : `tainted (derived from invalidated ${r.tainted.root})`}: ${r.tainted.reason}\n`)
+    }
     if (r.type === 'record') {
       if (!this.jsonEnabled()) process.stdout.write(formatRecordJson(r.value))
       return { ...about, value: toDagJson(r.value) }

@@ -5,6 +5,8 @@ import type { TreeChange } from '../model/tree.js'
 import type { RecordValue } from '../model/record.js'
 import type { Repository } from './repository.js'
 import { resolveCommit, resolveEntry } from './resolve.js'
+import type { Taint } from './lineage-graph.js'
+import { TaintChecker } from './taint.js'
 
 export interface ShowOptions {
   /** Most changed paths to list for a commit (the counts are always complete). */
@@ -21,13 +23,14 @@ export type ShowResult =
       counts: { added: number; modified: number; removed: number }
       truncated: boolean
     }
-  | { type: 'record'; cid: CID; path: string; commit: CID; size: number; value: RecordValue }
+  | { type: 'record'; cid: CID; path: string; commit: CID; size: number; value: RecordValue; tainted?: Taint }
   | {
       type: 'file'
       cid: CID
       path: string
       commit: CID
       size: number
+      tainted?: Taint
       /** The bytes, streamed and verified chunk by chunk. */
       content: () => AsyncIterable<Uint8Array>
     }
@@ -42,11 +45,15 @@ export type ShowResult =
 export async function show(repo: Repository, rev: string, { limit = 1000 }: ShowOptions = {}): Promise<ShowResult> {
   if (rev.includes(':')) {
     const at = await resolveEntry(repo, rev)
+    // Invalidated, or derived from something invalidated?
+    const taint = await (await TaintChecker.open(repo)).taintOf(at.entry.cid)
+    const tainted = taint ? { tainted: taint } : {}
     if (at.entry.kind === 'record') {
       const value = await repo.readNode<RecordValue>(at.entry.cid)
-      return { type: 'record', cid: at.entry.cid, path: at.path, commit: at.cid, size: at.entry.size, value }
+      return { type: 'record', cid: at.entry.cid, path: at.path, commit: at.cid, size: at.entry.size, value, ...tainted }
     }
     return {
+      ...tainted,
       type: 'file',
       cid: at.entry.cid,
       path: at.path,

@@ -118,6 +118,10 @@ describe.each([
     expect(g.nodes.find((n) => n.paths[0] === 'eval/e1.json')!.tainted?.reason).toBe('gain mis-set')
     expect(g.nodes.find((n) => n.paths[0] === 'config/c1.json')!.tainted).toBeUndefined()
     await expect(repo.invalidate('main:calibration/cal-1.json', { reason: 'again', who: author })).rejects.toMatchObject({ code: 'ERR_REFUSED' })
+    const shown = await repo.show('main:eval/e1.json')
+    expect(shown.type === 'record' && shown.tainted).toMatchObject({ root, reason: 'gain mis-set' })
+    const clean = await repo.show('main:scan/s3.json')
+    expect(clean.type === 'record' && clean.tainted).toBeUndefined()
 
     // A corrected calibration and a re-run scan derived from it are clean.
     await repo.ingest(from([j({ type: 'calibration', id: 'cal-2', gain: 1.0 }), j({ type: 'scan', id: 's1', calibration: { '@': 'main:calibration/cal-2.json' } })]), {
