@@ -27,6 +27,8 @@ import type { LineageGraph } from './lineage-graph.js'
 import { invalidate, type InvalidateOptions, type InvalidateResult } from './invalidate.js'
 import { tainted, type TaintedEntry } from './tainted.js'
 import { rebuildIndex } from './link-index.js'
+import { exportProv, type ExportProvOptions } from './export-prov.js'
+import type { ProvJson } from './prov.js'
 import type { RecordValue } from '../model/record.js'
 import type { Person } from '../model/commit.js'
 
@@ -202,6 +204,10 @@ export class Repository {
   /** Drop and rebuild the derived indexes (reverse links, paths) from blocks and refs. */
   rebuildIndex(options?: { onProgress?: (commits: number) => void }): Promise<number> {
     return rebuildIndex(this, options)
+  }
+  /** The W3C PROV-JSON document of a revision's records and files (or those under `paths`). */
+  exportProv(rev: string, options?: ExportProvOptions): Promise<ProvJson> {
+    return exportProv(this, rev, options)
   }
   /** Resolve `<rev>:<path>` to a tree entry. */
   resolveEntry(spec: string): Promise<ResolvedEntry> {
