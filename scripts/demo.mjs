@@ -121,6 +121,35 @@ pedigree(['reflog', 'main'])
 const fsck = pedigree(['fsck']).toString()
 check(/\bok\b/.test(fsck), 'fsck: every block reachable from every ref verifies')
 
+step('Provenance: three workflows at two sites (fixtures/) are ingested as JSON Lines')
+const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures')
+for (const [file, agent] of [
+  ['1-acquisition.jsonl', 'hedm-daq <daq-1ide@aps.example.org>'],
+  ['2-training.jsonl', 'flowcept <flowcept@polaris.example.org>'],
+  ['3-evaluation.jsonl', 'flowcept <flowcept@polaris.example.org>'],
+]) {
+  pedigree(['ingest', '-b', 'main', '--path-template', '{type}/{workflow_id}/{id}.json', '--author', agent, join(fixtures, file)])
+}
+
+step('Which data and config trained the best model?')
+const model = 'main:model/alcf-hpo-2024-03/braggnn-t05-best.json'
+const up = JSON.parse(pedigree(['lineage', model, '--depth', '2', '--json'], { show: false }).toString() || '{"nodes":[]}')
+pedigree(['lineage', model, '--depth', '1'])
+const upPaths = up.nodes.flatMap((n) => n.paths)
+check(upPaths.includes('calibration/aps-acq-2024-03/cal-2024-03-11a.json'), 'the model traces back to calibration run 11a')
+check(upPaths.includes('config/alcf-hpo-2024-03/cfg-braggnn-base.json') && upPaths.filter((p) => p.startsWith('scan/')).length === 16, 'and to its base config and the 16 training scans')
+
+step('Calibration 11a was wrong: invalidate it (append-only) and ask what is tainted')
+const mainOf = () => JSON.parse(pedigree(['ref', 'list', '--json'], { show: false }).toString() || '[]').find((r) => r.name === 'main')?.cid
+const mainBefore = mainOf()
+pedigree(['invalidate', 'main:calibration/aps-acq-2024-03/cal-2024-03-11a.json', '--reason', 'beam centre off by 2.6 px: detector moved after calibration'])
+const tainted = JSON.parse(pedigree(['tainted', '--json'], { show: false }).toString() || '[]')
+const taintedPaths = tainted.map((t) => t.path)
+console.log(`  ${tainted.length} entries tainted, e.g. ${taintedPaths.filter((p) => p.startsWith('model/')).join(', ')}`)
+check(taintedPaths.includes('model/alcf-hpo-2024-03/braggnn-t05-best.json'), 'the best model is tainted, with the reason and root cause')
+check(!taintedPaths.some((p) => p.includes('cal-2024-03-12b')) && !taintedPaths.includes('scan/aps-acq-2024-03/scan-0017.json'), 'calibration 12b and the test scans it calibrated are not')
+check(mainBefore !== undefined && mainOf() === mainBefore, 'main itself did not move (the invalidation is a record on the invalidations ref)')
+
 console.log(`\nstore: ${join(work, '.pedigree')} (explore it with PEDIGREE_REPO=${join(work, '.pedigree')} pedigree log)`)
 if (failures > 0) {
   console.error(`\ndemo FAILED: ${failures} check(s) did not hold`)

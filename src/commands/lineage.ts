@@ -34,8 +34,10 @@ export default class Lineage extends BaseCommand<typeof Lineage> {
     if (format === 'prov-json') process.stdout.write(JSON.stringify(provDocument(graph), null, 2) + '\n')
     else if (format === 'dot') process.stdout.write(lineageDot(graph))
     else if (format === 'mermaid') process.stdout.write(lineageMermaid(graph))
-    else process.stdout.write(lineageText(graph))
-    if (graph.truncated) process.stderr.write(`note: the walk stopped at depth ${this.flags.depth}; raise --depth to see more\n`)
+    else {
+      const text = lineageText(graph)
+      process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
+    }
     return graph
   }
 }
