@@ -74,7 +74,9 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
     const message = e instanceof Error ? e.message : String(e)
     if (!skipBad) {
       const first = pending[0]?.line ?? line
-      throw new InvalidInputError(
+      // Keep the cause's code (a missing reference is ERR_NOT_FOUND), adding where it happened.
+      throw new PedigreeError(
+        e instanceof PedigreeError ? e.code : 'ERR_INVALID_INPUT',
         `${message.startsWith('malformed JSON') ? '' : `line ${line}: `}${message}; nothing of the open batch (lines ${first}–${line}) was committed` +
           (result.commits.length ? `, ${result.records} records in ${result.commits.length} earlier batch(es) were` : ''),
         { line, committedRecords: result.records, commits: result.commits.map((c) => cidToString(c.cid)) },
