@@ -14,6 +14,7 @@ export default class Fsck extends BaseCommand<typeof Fsck> {
     if (!this.jsonEnabled()) {
       this.log(`checked ${r.roots} roots: ${commits} commits, ${trees} tree nodes, ${records} records, ${files} files`)
       for (const p of r.problems) this.log(`BAD ${p.as} ${p.cid}${p.path ? ` at ${p.path}` : ''}: ${p.problem}\n    reached from: ${p.refs.join(', ')}`)
+      if (r.unindexed) this.log(`note: ${r.unindexed} commit(s) not yet in the reverse-link index (lineage catches up on its own; or run pedigree index rebuild)`)
       if (r.ok) this.log('ok')
     }
     if (!r.ok) {

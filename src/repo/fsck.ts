@@ -4,6 +4,7 @@ import { PedigreeError } from '../errors.js'
 import { checkCommit, isTagShape, type Tag } from '../model/commit.js'
 import { readFile } from '../model/file.js'
 import type { Repository } from './repository.js'
+import { isIndexed } from './link-index.js'
 
 export interface FsckProblem {
   cid: string
@@ -21,6 +22,11 @@ export interface FsckResult {
   roots: number
   checked: { commits: number; trees: number; records: number; files: number }
   problems: FsckProblem[]
+  /**
+   * Reachable commits missing from the derived reverse-link index (not corruption: lineage
+   * catches up on its own, and `pedigree index rebuild` recomputes it).
+   */
+  unindexed: number
 }
 
 type Job = { cid: CID; as: 'commit' | 'tree' | 'record' | 'file' | 'tag'; path?: string }
@@ -46,7 +52,7 @@ export async function fsck(repo: Repository, { onProgress }: { onProgress?: (che
       for (const [c, n] of values) if (c && ![...roots.values()].some((r) => r.equals(c))) roots.set(`${name}@{${n}}`, c)
     }
   }
-  const checked = { commits: 0, trees: 0, records: 0, files: 0 }
+  const checked = { commits: 0, trees: 0, records: 0, files: 0, unindexed: 0 }
   const verdicts = new Map<string, { as: string; problem: string; path?: string; bad: string } | null>()
   const visited = new Set<string>()
   const problemOwners = new Map<string, Set<string>>()
@@ -88,12 +94,13 @@ export async function fsck(repo: Repository, { onProgress }: { onProgress?: (che
   return {
     ok: problems.length === 0,
     roots: roots.size,
-    checked,
+    checked: { commits: checked.commits, trees: checked.trees, records: checked.records, files: checked.files },
+    unindexed: checked.unindexed,
     problems: problems.map(([cid, v]) => ({ cid: v!.bad, as: v!.as, problem: v!.problem, refs: [...problemOwners.get(cid)!].sort(), ...(v!.path ? { path: v!.path } : {}) })),
   }
 }
 
-async function check(repo: Repository, job: Job, counts?: FsckResult['checked']): Promise<Job[]> {
+async function check(repo: Repository, job: Job, counts?: FsckResult['checked'] & { unindexed: number }): Promise<Job[]> {
   const bytes = await repo.blocks.tryGet(job.cid)
   if (!bytes) throw new PedigreeError('ERR_MISSING', 'block is missing from the store', { cid: cidToString(job.cid) })
   if (job.as === 'file') {
@@ -108,7 +115,10 @@ async function check(repo: Repository, job: Job, counts?: FsckResult['checked'])
       return [{ cid: (value as Tag).target, as: 'commit' }]
     }
     const commit = checkCommit(job.cid, value)
-    if (counts) counts.commits++
+    if (counts) {
+      counts.commits++
+      if (!(await isIndexed(repo, job.cid))) counts.unindexed++
+    }
     return [{ cid: commit.tree, as: 'tree' }, ...commit.parents.map((p) => ({ cid: p, as: 'commit' as const }))]
   }
   if (job.as === 'tree') {

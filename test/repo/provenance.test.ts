@@ -149,3 +149,17 @@ describe.each([
     expect(shown.type === 'record' && shown.value.status).toBe('done')
   })
 })
+
+describe('fsck and the derived index', () => {
+  it('reports reachable commits missing from the index, and index rebuild fixes it', async () => {
+    const repo = Repository.memory()
+    await repo.ingest(from(pipeline), { ref: 'main', author, pathTemplate: '{type}/{id}.json', batch: 4 })
+    expect((await repo.fsck()).unindexed).toBe(0)
+    await repo.store.index.clear('c/')
+    const r = await repo.fsck()
+    expect(r.ok).toBe(true) // a lagging derived index is not corruption
+    expect(r.unindexed).toBe(2)
+    await repo.rebuildIndex()
+    expect((await repo.fsck()).unindexed).toBe(0)
+  })
+})
