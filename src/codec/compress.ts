@@ -3,30 +3,36 @@ import { promisify } from 'node:util'
 import { CorruptBlockError } from '../errors.js'
 
 /**
- * Compression of stored blocks: only where it pays, decided per block from a cheap estimate.
+ * Compression of stored blocks, only where it pays, decided per block from a cheap estimate.
  *
  * A block is always named by the CID of its uncompressed bytes; a backend keeps the bytes as
- * given or deflated and records which (an {@link Encoding}) beside them. Deflate (RFC 1951,
- * raw, level 1) through node:zlib, because on this kind of machine (Node 20, 2 cores; 1 MiB
- * blocks, measured 2026-11-22, ±20%):
+ * given or deflated and records which (an {@link Encoding}) beside them.
  *
- *   data                     fflate deflate L1   node:zlib deflateRaw L1   ratio   zlib inflate
- *   float32 model weights         17–20 MB/s              38–40 MB/s        1.08x     240 MB/s
- *   JSON provenance records          60 MB/s             270–285 MB/s       7.9x      710 MB/s
- *   random bytes                  18–22 MB/s              36–41 MB/s        1.00x    1650 MB/s
+ * Deflate (RFC 1951, raw, level 1) through node:zlib. Measured on this kind of machine (Node
+ * 20, 2 cores, 1 MiB blocks, 2026-11-22, ±20–30%; the ranges are quiet and loaded runs):
  *
- * node:zlib is 2x (weights) to 4.5x (JSON) faster than fflate at the same ratio. Weights are
- * the bulk of a model store and gain 8% at 40 MB/s, far below the 300 MB/s a checkpoint must
- * be written at, so they must be detected and left alone cheaply. Deflating a 4 KiB sample to
- * find out costs ~90–120 µs with node:zlib (most of it per-call set-up; fflate ~240 µs, and
- * zlib's async API ~160 µs of main-thread time per call), i.e. ~10% of the write budget of an
- * average 256 KiB chunk. {@link estimateDeflateRatio} predicts the same answer from the same
- * sample in ~15–40 µs: the sample's order-0 entropy (what Huffman coding gains) plus the
- * matches an LZ77 pass would find (what back-references gain). Measured against deflate
- * level 1 of the whole 1 MiB block: float32 weights 0.915 (deflate 0.927), bf16 0.77 (0.79),
- * int8 0.61 (0.63), CSV numbers 0.53 (0.49), JSON 0.16 (0.13), source text 0.48 (0.12),
- * random 0.995 (1.00), zeros 0.01 (0.004). Errors lean towards "incompressible", and a
- * compressed result that still misses {@link MAX_RATIO} is thrown away.
+ *   data                      fflate deflate L1   node:zlib deflateRaw L1   ratio   zlib inflate
+ *   float32 model weights          17–20 MB/s             38–47 MB/s        0.927      240 MB/s
+ *   JSON provenance records           60 MB/s            270–285 MB/s       0.13       710 MB/s
+ *   random bytes                   18–22 MB/s             36–41 MB/s        1.00      1650 MB/s
+ *
+ * node:zlib is 2x (weights) to 4.5x (JSON) faster than fflate at the same ratio, so fflate is
+ * not used. Deflate's speed follows how much of the input it must code as literals: 17–50
+ * MB/s on literal-heavy data (float32 0.93, fp16 0.92, bf16 0.79, int8 0.63, CSV numbers 0.49,
+ * 16-bit detector counts 0.62) against 100–400 MB/s where long matches dominate (JSON 0.13,
+ * source text 0.12, sparse arrays 0.19). A checkpoint must be written at 300 MB/s or more,
+ * so large blocks are compressed only when deflate is both worthwhile (at most
+ * {@link MAX_RATIO}) and fast (matches cover most of the block), or when it at least halves
+ * them. Small blocks (kept in LevelDB) need only be worthwhile: their cost is per call.
+ *
+ * Deciding by deflating a 4 KiB sample would cost ~90–120 µs a block with node:zlib (mostly
+ * per-call set-up; fflate ~240 µs; zlib's async API ~160 µs of main-thread time a call),
+ * about 10% of the time budget of an average 256 KiB chunk. {@link estimateDeflate} predicts
+ * the same from the same 4 KiB in ~10 µs on float weights (it gives up after 1 KiB of
+ * literal-heavy, high-entropy bytes) and ~10–40 µs otherwise. Its predictions against deflate
+ * level 1 of the whole 1 MiB block: float32 0.915 (deflate 0.927), bf16 0.77 (0.79), int8
+ * 0.60 (0.63), CSV 0.53 (0.49), JSON 0.16 (0.13), source text 0.51 (0.12), random 0.995
+ * (1.00), zeros 0.01 (0.004). A compressed result that still misses MAX_RATIO is discarded.
  */
 
 /** How stored bytes encode a block: part of every backend's stored format, never renumbered. */
@@ -38,9 +44,15 @@ export type Encoding = typeof ENCODING_NONE | typeof ENCODING_DEFLATE_RAW
 export const MIN_COMPRESS_BYTES = 4096
 /** Keep the compressed form only if it is at most this fraction of the block. */
 export const MAX_RATIO = 0.9
+/** At most this fraction of literals for deflate to run fast (about 150 MB/s or more here). */
+const MAX_LITERALS_FAST = 0.5
+/** Worth compressing even slowly: it at least halves the block. */
+const ALWAYS_RATIO = 0.5
 /** Bytes the estimate looks at, from the middle of the block (file headers are atypical). */
 const SAMPLE_BYTES = 4096
-/** At or above this size, compression runs in libuv's thread pool, off the main thread. */
+/** After this many bytes, literal-heavy high-entropy samples are rejected without reading on. */
+const EARLY_BYTES = 1024
+/** At or above this size, deflate and inflate run in libuv's thread pool, off the main thread. */
 const ASYNC_MIN_BYTES = 64 * 1024
 const DEFLATE = { level: 1 } as const
 
@@ -50,32 +62,40 @@ const inflateRawAsync = promisify(inflateRaw)
 /** A block as a backend keeps it. */
 export interface Encoded {
   encoding: Encoding
-  /** The stored bytes: the block itself (ENCODING_NONE) or its deflated form. */
+  /** The stored bytes: the block itself (ENCODING_NONE, the same buffer) or its deflated form. */
   bytes: Uint8Array
+}
+
+export interface EncodeOptions {
+  /**
+   * Compress only if deflate will also be fast, or at least halve the block (default true):
+   * for the large blocks of files, whose write rate matters. False: whenever it pays.
+   */
+  fast?: boolean
 }
 
 /**
  * Encode a block for storage: deflated if the estimate says it pays and the result is at most
- * {@link MAX_RATIO} of the block, as given otherwise (the same buffer, not a copy).
+ * {@link MAX_RATIO} of the block, as given otherwise.
  *
  * @example
- *   const { encoding, bytes } = encodeStored(block.bytes)
+ *   const { encoding, bytes } = encodeStored(node.bytes, { fast: false })
  */
-export function encodeStored(bytes: Uint8Array): Encoded {
-  if (!worthTrying(bytes)) return { encoding: ENCODING_NONE, bytes }
+export function encodeStored(bytes: Uint8Array, { fast = true }: EncodeOptions = {}): Encoded {
+  if (!worthTrying(bytes, fast)) return { encoding: ENCODING_NONE, bytes }
   return keepIfSmaller(bytes, deflateRawSync(bytes, DEFLATE))
 }
 
-/** {@link encodeStored}, deflating large blocks in the thread pool so the caller keeps hashing. */
-export async function encodeStoredAsync(bytes: Uint8Array): Promise<Encoded> {
-  if (!worthTrying(bytes)) return { encoding: ENCODING_NONE, bytes }
+/** {@link encodeStored}, deflating large blocks in the thread pool so that the caller can go on hashing. */
+export async function encodeStoredAsync(bytes: Uint8Array, { fast = true }: EncodeOptions = {}): Promise<Encoded> {
+  if (!worthTrying(bytes, fast)) return { encoding: ENCODING_NONE, bytes }
   const deflated = bytes.length >= ASYNC_MIN_BYTES ? await deflateRawAsync(bytes, DEFLATE) : deflateRawSync(bytes, DEFLATE)
   return keepIfSmaller(bytes, deflated)
 }
 
 /**
- * The block's bytes from its stored form. `size` is the block's length as recorded beside it;
- * inflating to any other length (or failing to inflate) is a CorruptBlockError naming `cid`.
+ * The block's bytes from their stored form. `size` is the block's length as recorded beside
+ * them; any other length, or bytes that do not inflate, is a CorruptBlockError naming `cid`.
  */
 export function decodeStored(cid: string, encoding: number, stored: Uint8Array, size: number): Uint8Array {
   if (encoding === ENCODING_NONE) return checkLength(cid, stored, size)
@@ -106,14 +126,24 @@ function checkLength(cid: string, bytes: Uint8Array, size: number): Uint8Array {
   return bytes
 }
 
-function worthTrying(bytes: Uint8Array): boolean {
+function worthTrying(bytes: Uint8Array, fast: boolean): boolean {
   if (bytes.length < MIN_COMPRESS_BYTES) return false
   const start = Math.max(0, (bytes.length >>> 1) - SAMPLE_BYTES / 2)
-  return estimateDeflateRatio(bytes.subarray(start, start + SAMPLE_BYTES)) <= MAX_RATIO
+  const { ratio, literals } = estimateDeflate(bytes.subarray(start, start + SAMPLE_BYTES), { giveUpSlow: fast })
+  if (!fast) return ratio <= MAX_RATIO
+  return ratio <= ALWAYS_RATIO || (ratio <= MAX_RATIO && literals <= MAX_LITERALS_FAST)
 }
 
 function keepIfSmaller(bytes: Uint8Array, deflated: Uint8Array): Encoded {
   return deflated.length <= bytes.length * MAX_RATIO ? { encoding: ENCODING_DEFLATE_RAW, bytes: deflated } : { encoding: ENCODING_NONE, bytes }
+}
+
+/** What {@link estimateDeflate} predicts for a sample. */
+export interface DeflateEstimate {
+  /** Predicted deflated size as a fraction of the sample. */
+  ratio: number
+  /** Fraction of the sample deflate would code as literals (the slow part). */
+  literals: number
 }
 
 // The estimate's scratch space, reused across calls (JS is single-threaded).
@@ -126,16 +156,19 @@ const C_LOG_C = new Float64Array(SAMPLE_BYTES + 1).map((_, c) => (c > 0 ? c * Ma
 let base = 0
 
 /**
- * Predicts the ratio deflate would reach on `sample` (at most 4 KiB): greedy LZ77 matches of
- * 4+ bytes (hash of 4 bytes, one candidate per hash, as zlib level 1 does) cost ~3 bytes each,
- * and the remaining literals cost their order-0 entropy. Deterministic; no allocation.
+ * Predict what deflate would do with `sample` (its first 4 KiB): greedy LZ77 matches of 4+
+ * bytes (one candidate per hash of 4 bytes, as zlib's level 1) cost ~3 bytes each, and the
+ * remaining literals cost their order-0 entropy. With `giveUpSlow`, it stops after 1 KiB
+ * that is nearly all literals of more than 4 bits a byte (float weights, compressed or random
+ * data): such data is neither fast to deflate nor halved by it, whatever the rest holds.
+ * Deterministic, allocation-free.
  *
  * @example
- *   estimateDeflateRatio(new TextEncoder().encode('{"a":1}'.repeat(500))) // ≈ 0.01
+ *   estimateDeflate(new TextEncoder().encode('{"a":1}'.repeat(600))).ratio // ≈ 0.01
  */
-export function estimateDeflateRatio(sample: Uint8Array): number {
+export function estimateDeflate(sample: Uint8Array, { giveUpSlow = false }: { giveUpSlow?: boolean } = {}): DeflateEstimate {
   const n = Math.min(sample.length, SAMPLE_BYTES)
-  if (n === 0) return 1
+  if (n === 0) return { ratio: 1, literals: 1 }
   if (base > 0x7fff0000 - n) {
     table.fill(0)
     base = 0
@@ -147,7 +180,12 @@ export function estimateDeflateRatio(sample: Uint8Array): number {
   let i = 0
   let literals = 0
   let matches = 0
+  let checkAt = giveUpSlow && n > 2 * EARLY_BYTES ? EARLY_BYTES : n
   while (i + 4 <= n) {
+    if (i >= checkAt) {
+      checkAt = n
+      if (literals > 0.9 * i && literalBits(literals) > 4 * literals) return { ratio: literalBits(literals) / 8 / i, literals: literals / i }
+    }
     const v = s[i] | (s[i + 1] << 8) | (s[i + 2] << 16) | (s[i + 3] << 24)
     const h = Math.imul(v, 0x9e3779b1) >>> (32 - HASH_BITS)
     const j = table[h] - b - 1
@@ -167,8 +205,13 @@ export function estimateDeflateRatio(sample: Uint8Array): number {
     counts[s[i]]++
     literals++
   }
+  return { ratio: (literalBits(literals) / 8 + matches * 3) / n, literals: literals / n }
+}
+
+/** Order-0 entropy of the literals counted so far, in bits (all of them together). */
+function literalBits(literals: number): number {
+  if (literals === 0) return 0
   let sum = 0
   for (let c = 0; c < 256; c++) sum += C_LOG_C[counts[c]]
-  const literalBits = literals > 0 ? C_LOG_C[literals] - sum : 0
-  return (literalBits / 8 + matches * 3) / n
+  return C_LOG_C[literals] - sum
 }

@@ -78,7 +78,8 @@ const META_FORMAT = 'format'
 const META_PACK = 'pack'
 
 function inlineValue(bytes: Uint8Array): Uint8Array {
-  const { encoding, bytes: stored } = encodeStored(bytes)
+  // Small blocks (tree nodes, records) cost per call, not per byte: compress whenever it pays.
+  const { encoding, bytes: stored } = encodeStored(bytes, { fast: false })
   if (encoding === ENCODING_NONE) {
     const value = new Uint8Array(1 + bytes.length)
     value[0] = TAG_INLINE
@@ -136,15 +137,39 @@ function sizesOf(cid: string, value: Uint8Array): BlockSizes {
 const unknownTag = (cid: string, value: Uint8Array): CorruptBlockError =>
   new CorruptBlockError(cid, value.length === 0 ? 'empty index entry' : `unknown index entry tag 0x${value[0]!.toString(16)}`)
 
+/** Unflushed pack bytes at which a flush starts in the background. */
+const FLUSH_BYTES = 64 * 1024 * KiB
+/** Unflushed pack bytes at which writers wait for the flush (bounds what a crash can discard). */
+const MAX_UNFLUSHED_BYTES = 256 * 1024 * KiB
+/** Index entries waiting at which a flush starts in the background. */
+const FLUSH_ENTRIES = 16_384
+
 /**
  * Blocks in LevelDB and pack files. Small blocks are LevelDB values; blocks of at least
  * `packThreshold` bytes are appended to pack files (see pack.ts), and LevelDB keeps their
  * location. Either may be stored deflated when that pays (codec/compress.ts).
+ *
+ * Pack appends are write-behind: `putMany` returns once the bytes are written, and their index
+ * entries wait in memory (where every read sees them) until a flush makes the packs durable
+ * (fdatasync) and only then writes the entries to LevelDB in one batch. A flush runs before
+ * any ref moves (the ref cells call {@link flush}), on close, before `cids()`, and in the
+ * background every {@link FLUSH_BYTES}; so a file costs one fdatasync per 64 MiB instead of
+ * one per batch, and a commit of many files one in all. While entries wait, small blocks wait
+ * with them, so what LevelDB holds after any crash is what a prefix of the `putMany` calls
+ * wrote: a crash discards only blocks that no ref reaches. If a flush fails, the blockstore
+ * refuses every later write and flush (so no ref can move onto blocks that may be lost).
  */
 class LevelBlockstore implements Blockstore {
   readonly supports: BlockstoreSupports = { delete: false, prefixScan: true }
-  /** Pack appends, one at a time, each with its index batch. */
+  /** Pack appends and the pending map, one change at a time. */
   private readonly appends = new Mutex()
+  /** One flush at a time, so that the recorded pack end only grows. */
+  private readonly flushes = new Mutex()
+  /** Index values written to packs (or queued behind them) but not yet to LevelDB, by key, in order. */
+  private readonly pending = new Map<string, Uint8Array>()
+  private unflushedBytes = 0
+  private background?: Promise<void>
+  private failed?: StoreError
 
   constructor(
     private readonly root: Level<string, unknown>,
@@ -161,70 +186,117 @@ class LevelBlockstore implements Blockstore {
   }
   async tryGet(cid: CID): Promise<Uint8Array | undefined> {
     const k = key(cid)
-    const value = await this.db.get(k)
+    const value = this.pending.get(k) ?? (await this.db.get(k))
     return value === undefined ? undefined : (await this.decode([k], [value]))[0]
   }
   async getMany(cids: readonly CID[]): Promise<(Uint8Array | undefined)[]> {
     if (cids.length === 0) return []
     const keys = cids.map(key)
-    return this.decode(keys, (await this.db.getMany(keys)) as (Uint8Array | undefined)[])
+    return this.decode(keys, await this.values(keys))
   }
   async has(cid: CID): Promise<boolean> {
-    return this.db.has(key(cid))
+    const k = key(cid)
+    return this.pending.has(k) || this.db.has(k)
   }
   async hasMany(cids: readonly CID[]): Promise<boolean[]> {
-    return this.db.hasMany(cids.map(key))
+    const keys = cids.map(key)
+    // Pending first: an entry leaves the map only after LevelDB has it.
+    const inPending = keys.map((k) => this.pending.has(k))
+    const rest = keys.filter((_, i) => !inPending[i])
+    const found = rest.length > 0 ? await this.db.hasMany(rest) : []
+    let j = 0
+    return inPending.map((p) => p || found[j++]!)
   }
   async put(block: Block): Promise<void> {
     await this.putMany([block])
   }
 
   /**
-   * Small blocks go into one LevelDB batch. Large ones not yet stored are encoded (in the
-   * thread pool), appended to the current pack and made durable, and only then is the batch
-   * written, with their index entries and the pack's new end: whoever can see a block can
-   * read it, after any crash. Appends are serialised; everything before them runs in parallel.
+   * Small blocks become LevelDB values (in one batch, or queued behind pending pack entries).
+   * Large ones not yet stored are encoded (in the thread pool, concurrently with other
+   * writers), then appended to the current pack; their index entries wait for a flush.
    */
   async putMany(blocks: readonly Block[]): Promise<void> {
+    this.throwIfFailed()
     if (blocks.length === 0) return
     const unique = new Map<string, Block>()
     for (const b of blocks) unique.set(key(b.cid), b)
-    const ops: unknown[] = []
-    let large: Array<[string, Block]> = []
+    const small: Array<[string, Uint8Array]> = []
+    const large: Array<[string, Block]> = []
     for (const [k, b] of unique) {
-      if (b.bytes.length < this.packThreshold) ops.push({ type: 'put', sublevel: this.db, key: k, value: inlineValue(b.bytes) })
+      if (b.bytes.length < this.packThreshold) small.push([k, inlineValue(b.bytes)])
       else large.push([k, b])
-    }
-    if (large.length > 0) large = await this.missing(large)
-    if (large.length === 0) {
-      await this.batch(ops)
-      return
     }
     const encoded = await Promise.all(large.map(async ([k, b]) => ({ k, b, stored: await encodeStoredAsync(b.bytes) })))
     await this.appends.run(async () => {
-      // Another writer may have stored some of them while these were being encoded.
-      const present = await this.db.hasMany(encoded.map((e) => e.k))
-      const todo = encoded.filter((_, i) => !present[i])
+      this.throwIfFailed()
+      let todo = encoded.filter((e) => !this.pending.has(e.k))
       if (todo.length > 0) {
-        const before = this.packs.current
-        const { locations, state } = await this.packs.append(
+        // Skip what is stored already (callers usually asked first; another writer may have added it since).
+        const present = await this.db.hasMany(todo.map((e) => e.k))
+        todo = todo.filter((_, i) => !present[i])
+      }
+      if (todo.length > 0) {
+        const locations = await this.packs.append(
           todo.map((e) => ({ cid: e.b.cid, encoding: e.stored.encoding, size: e.b.bytes.length, bytes: e.stored.bytes })),
         )
-        todo.forEach((e, i) => ops.push({ type: 'put', sublevel: this.db, key: e.k, value: packedValue(locations[i]!) }))
-        ops.push({ type: 'put', sublevel: this.meta, key: META_PACK, value: JSON.stringify(state) })
-        try {
-          await this.batch(ops)
-        } catch (e) {
-          this.packs.reset(before)
-          throw e
-        }
-      } else {
-        await this.batch(ops)
+        todo.forEach((e, i) => {
+          this.pending.set(e.k, packedValue(locations[i]!))
+          this.unflushedBytes += e.stored.bytes.length
+        })
       }
+      if (this.pending.size > 0) {
+        for (const [k, value] of small) this.pending.set(k, value)
+      } else if (small.length > 0) {
+        await this.batch(small.map(([k, value]) => ({ type: 'put', sublevel: this.db, key: k, value })))
+      }
+    })
+    if (this.unflushedBytes >= MAX_UNFLUSHED_BYTES) await this.flush()
+    else if ((this.unflushedBytes >= FLUSH_BYTES || this.pending.size >= FLUSH_ENTRIES) && !this.background) {
+      this.background = this.flush().finally(() => (this.background = undefined))
+      // A failure is kept in `failed` and thrown to the next writer and to the next ref update.
+      this.background.catch(() => {})
+    }
+  }
+
+  /**
+   * Make every block written so far durable and visible in LevelDB: fdatasync the packs
+   * written since the last flush, then write their index entries (and the small blocks queued
+   * behind them) in one batch with the new pack end. Cheap when nothing is pending.
+   */
+  async flush(): Promise<void> {
+    this.throwIfFailed()
+    if (this.pending.size === 0 && !this.background) return
+    await this.flushes.run(async () => {
+      this.throwIfFailed()
+      const snapshot = await this.appends.run(async () => {
+        if (this.pending.size === 0) return undefined
+        this.unflushedBytes = 0
+        return { entries: [...this.pending], point: this.packs.syncPoint() }
+      })
+      if (!snapshot) return
+      try {
+        await this.packs.sync(snapshot.point)
+        const ops: unknown[] = snapshot.entries.map(([k, value]) => ({ type: 'put', sublevel: this.db, key: k, value }))
+        ops.push({ type: 'put', sublevel: this.meta, key: META_PACK, value: JSON.stringify(snapshot.point.state) })
+        await this.batch(ops)
+      } catch (e) {
+        this.failed = new StoreError(
+          `cannot make blocks durable in ${this.packs.dir}: ${(e as Error).message}; the store refuses further writes until it is reopened`,
+          { location: this.packs.dir },
+          { cause: e },
+        )
+        throw this.failed
+      }
+      await this.appends.run(async () => {
+        for (const [k, value] of snapshot.entries) if (this.pending.get(k) === value) this.pending.delete(k)
+      })
     })
   }
 
   async *cids({ prefix = '' }: { prefix?: string } = {}): AsyncIterable<CID> {
+    // One ordered keyspace to scan: make what is pending part of it first.
+    if (!this.failed) await this.flush()
     for await (const k of this.db.keys(prefixRange(prefix))) {
       if (!(k as string).startsWith(prefix)) break
       yield CID.parse(k as string)
@@ -234,18 +306,34 @@ class LevelBlockstore implements Blockstore {
   async storedSizes(cids: readonly CID[]): Promise<(BlockSizes | undefined)[]> {
     if (cids.length === 0) return []
     const keys = cids.map(key)
-    const values = (await this.db.getMany(keys)) as (Uint8Array | undefined)[]
+    const values = await this.values(keys)
     return values.map((v, i) => (v === undefined ? undefined : sizesOf(keys[i]!, v)))
   }
 
-  /** Wait for the append in progress, then close the pack files. */
+  /** Flush what is pending, wait for appends in progress, then close the pack files. */
   async close(): Promise<void> {
-    await this.appends.run(() => this.packs.close())
+    try {
+      if (!this.failed) await this.flush()
+    } finally {
+      await this.appends.run(() => this.packs.close())
+    }
   }
 
-  private async missing(items: Array<[string, Block]>): Promise<Array<[string, Block]>> {
-    const present = await this.db.hasMany(items.map(([k]) => k))
-    return items.filter((_, i) => !present[i])
+  private throwIfFailed(): void {
+    if (this.failed) throw this.failed
+  }
+
+  /** Index values by key: pending ones first (an entry leaves the map only after LevelDB has it). */
+  private async values(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
+    const out = keys.map((k) => this.pending.get(k))
+    const missing: number[] = []
+    out.forEach((v, i) => {
+      if (v === undefined) missing.push(i)
+    })
+    if (missing.length === 0) return out
+    const got = (await this.db.getMany(missing.map((i) => keys[i]!))) as (Uint8Array | undefined)[]
+    missing.forEach((i, j) => (out[i] = got[j]))
+    return out
   }
 
   private async batch(ops: unknown[]): Promise<void> {
@@ -305,6 +393,8 @@ class LevelRefCells implements RefCells {
     private readonly root: Level<string, unknown>,
     private readonly values: Sub<string>,
     private readonly logs: Sub<RefLogRecord>,
+    /** Makes every block written so far durable: a ref must never reach blocks a crash could lose. */
+    private readonly beforeUpdate: () => Promise<void>,
   ) {}
 
   async get(name: string): Promise<string | undefined> {
@@ -317,6 +407,7 @@ class LevelRefCells implements RefCells {
     }
   }
   async compareAndSwap(name: string, record: RefLogRecord): Promise<boolean> {
+    await this.beforeUpdate()
     return this.mutex.run(async () => {
       const current = (await this.values.get(name)) ?? null
       if (current !== record.old) return false
@@ -428,7 +519,7 @@ export async function openLevelStore(root: string, options: LevelStoreOptions = 
   return {
     location: root,
     blocks: blockstore,
-    refs: new LevelRefCells(db, values, logs),
+    refs: new LevelRefCells(db, values, logs, () => blockstore.flush()),
     config: new LevelConfigCells(config),
     index: new LevelIndexCells(index),
     async close() {

@@ -21,13 +21,14 @@ import { CorruptBlockError, StoreError } from '../errors.js'
  * current pack ends, in the same atomic batch as the index entries; this module trusts that
  * record at open and nothing else.
  *
- * Crash safety (DESIGN.md, invariant 2): {@link PackFiles.append} returns only once the
- * appended bytes are durable (fdatasync), and the caller writes the index entries only after
- * that, and the ref only after those. A crash in between leaves bytes past the recorded end
- * that nothing indexes: {@link PackFiles.open} cuts the current pack back to the recorded end
- * and deletes packs numbered after it (created, never indexed). A pack shorter than the
- * recorded end (a damaged disk) is left as it is, its missing blocks read as corrupt, and new
- * records go to a new pack, so nothing indexed is ever overwritten.
+ * Crash safety (DESIGN.md, invariant 2) is shared with the index's owner: appended bytes are
+ * made durable by {@link PackFiles.sync} (fdatasync of every pack written since the last sync)
+ * before the index entries that make them findable are written, and those before any ref that
+ * reaches them. A crash in between leaves bytes past the recorded end that nothing indexes:
+ * {@link PackFiles.open} cuts the current pack back to the recorded end and deletes packs
+ * numbered after it (created, never indexed). A pack shorter than the recorded end (a damaged
+ * disk) is left as it is, its missing blocks read as corrupt, and new records go to a new
+ * pack, so nothing indexed is ever overwritten.
  */
 
 export const PACKS_DIRNAME = 'packs'
@@ -61,6 +62,12 @@ export interface PackState {
   end: number
 }
 
+/** What a sync must cover: the packs written since the last one, and the state it makes durable. */
+export interface SyncPoint {
+  state: PackState
+  handles: FileHandle[]
+}
+
 /** A block to append, already encoded for storage. */
 export interface PackRecord {
   cid: CID
@@ -81,6 +88,10 @@ const packNumber = (name: string): number | undefined => {
  */
 export class PackFiles {
   private writer?: { pack: number; fh: FileHandle }
+  /** Packs rolled over since the last sync: still to be made durable, then closed. */
+  private retired: FileHandle[] = []
+  /** Whether the current writer has bytes not yet covered by a sync. */
+  private dirty = false
   /** True when the next append must start a new pack (none yet, or the current one is damaged). */
   private mustRoll: boolean
   private readonly readers = new Map<number, { fh: Promise<FileHandle>; users: number }>()
@@ -132,16 +143,12 @@ export class PackFiles {
     return new PackFiles(dir, { ...recorded }, false, target)
   }
 
-  /** Where the next record goes (for the index's owner to record after an append). */
-  get current(): PackState {
-    return { ...this.state }
-  }
-
   /**
-   * Append records and make them durable. Returns where each record's stored bytes are and
-   * the state to record with the index entries. On failure the state is as before the call.
+   * Append records (written, not yet durable: see {@link sync}). Returns where each record's
+   * stored bytes are. On failure the state is as before the call. Appends must not overlap.
    */
-  async append(records: readonly PackRecord[]): Promise<{ locations: PackLocation[]; state: PackState }> {
+  async append(records: readonly PackRecord[]): Promise<PackLocation[]> {
+    if (this.closed) throw new StoreError(`the store is closed; cannot append to ${this.dir}`, { location: this.dir })
     const before = { ...this.state }
     const mustRollBefore = this.mustRoll
     try {
@@ -162,7 +169,7 @@ export class PackFiles {
         this.state.end += need
       }
       await this.writeGroup(group, groupStart)
-      return { locations, state: { ...this.state } }
+      return locations
     } catch (e) {
       this.reset(before, mustRollBefore)
       throw new StoreError(`cannot append to the pack files in ${this.dir}: ${(e as Error).message}`, { location: this.dir }, { cause: e })
@@ -170,10 +177,27 @@ export class PackFiles {
   }
 
   /**
-   * Forget an append whose index entries could not be written: the next one overwrites its
-   * bytes (nothing indexes them).
+   * Where appends have reached, and what must be made durable for everything appended so far
+   * to be: call it between appends, then `sync` the point (appends may go on meanwhile) before
+   * recording its state with the index entries.
    */
-  reset(state: PackState, mustRoll = false): void {
+  syncPoint(): SyncPoint {
+    const handles = [...this.retired]
+    if (this.writer && this.dirty) handles.push(this.writer.fh)
+    this.dirty = false
+    return { state: { ...this.state }, handles }
+  }
+
+  /** Make a sync point durable (fdatasync of each pack it names), then close the packs it retired. */
+  async sync(point: SyncPoint): Promise<void> {
+    for (const fh of point.handles) await fh.datasync()
+    const done = new Set(point.handles)
+    const closing = this.retired.filter((fh) => done.has(fh))
+    this.retired = this.retired.filter((fh) => !done.has(fh))
+    await Promise.all(closing.map((fh) => fh.close()))
+  }
+
+  private reset(state: PackState, mustRoll: boolean): void {
     this.state = { ...state }
     this.mustRoll = mustRoll
   }
@@ -226,7 +250,9 @@ export class PackFiles {
     await Promise.all(handles.map((h) => h.then((fh) => fh.close()).catch(() => {})))
     const w = this.writer
     this.writer = undefined
-    await w?.fh.close()
+    const retired = this.retired
+    this.retired = []
+    await Promise.all([w?.fh.close(), ...retired.map((fh) => fh.close())])
   }
 
   // ---------------------------------------------------------------------------------
@@ -242,14 +268,12 @@ export class PackFiles {
       if (bytesWritten !== want) throw new Error(`short write: ${bytesWritten} of ${want} bytes`)
       pos += want
     }
-    // Durable before the caller writes the index entries that make these bytes reachable.
-    await fh.datasync()
+    this.dirty = true
   }
 
   private async writerHandle(): Promise<FileHandle> {
     if (this.writer && this.writer.pack === this.state.pack) return this.writer.fh
-    await this.writer?.fh.close()
-    this.writer = undefined
+    this.retireWriter()
     const fh = await open(join(this.dir, packFileName(this.state.pack)), 'r+')
     this.writer = { pack: this.state.pack, fh }
     return fh
@@ -259,8 +283,7 @@ export class PackFiles {
   private async roll(): Promise<void> {
     if (this.closed) throw new Error('the store is closed')
     const pack = this.state.pack + 1
-    await this.writer?.fh.close()
-    this.writer = undefined
+    this.retireWriter()
     const fh = await open(join(this.dir, packFileName(pack)), 'w+')
     try {
       const header = new Uint8Array(PACK_HEADER_BYTES)
@@ -276,6 +299,16 @@ export class PackFiles {
     this.writer = { pack, fh }
     this.state = { pack, end: PACK_HEADER_BYTES }
     this.mustRoll = false
+  }
+
+  /**
+   * Stop appending to the current pack. It is closed once a sync has covered it (never at
+   * once: a sync point taken earlier may still be about to fdatasync it).
+   */
+  private retireWriter(): void {
+    if (this.writer) this.retired.push(this.writer.fh)
+    this.writer = undefined
+    this.dirty = false
   }
 
   private async readRange(pack: number, offset: number, length: number, cid: string): Promise<Buffer> {
