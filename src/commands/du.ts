@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
 import { formatBytes } from '../cli/progress.js'
 import { cidToString } from '../codec/cid.js'
-import { du, type DuRef, type DuStore } from '../repo/du.js'
+import type { DuRef, DuStore } from '../repo/du.js'
 
 interface DuRefJson extends Omit<DuRef, 'commit'> {
   commit: string
@@ -34,7 +34,7 @@ export default class Du extends BaseCommand<typeof Du> {
   async run(): Promise<{ refs: DuRefJson[]; store?: DuStore }> {
     const { argv, flags } = await this.parse(Du)
     const repo = await this.repo()
-    const result = await du(repo, { revs: argv as string[], refsOnly: flags['refs-only'] })
+    const result = await repo.du({ revs: argv as string[], refsOnly: flags['refs-only'] })
     const rows = [['REF', 'COMMITS', 'CURRENT', 'ALL VERSIONS', 'UNIQUE', 'STORED', 'RATIO']]
     for (const r of result.refs) {
       rows.push([r.name, String(r.commits), formatBytes(r.logical), formatBytes(r.logicalAllVersions), formatBytes(r.unique), formatBytes(r.stored), `${r.ratio.toFixed(1)}x`])

@@ -29,6 +29,8 @@ import { tainted, type TaintedEntry } from './tainted.js'
 import { rebuildIndex } from './link-index.js'
 import { exportProv, type ExportProvOptions } from './export-prov.js'
 import type { ProvJson } from './prov.js'
+import { query, type QueryOptions, type QueryRow } from './query.js'
+import { du, type DuOptions, type DuResult } from './du.js'
 import type { RecordValue } from '../model/record.js'
 import type { Person } from '../model/commit.js'
 
@@ -208,6 +210,14 @@ export class Repository {
   /** The W3C PROV-JSON document of a revision's records and files (or those under `paths`). */
   exportProv(rev: string, options?: ExportProvOptions): Promise<ProvJson> {
     return exportProv(this, rev, options)
+  }
+  /** Find, sort, project and aggregate the records of a revision (MongoDB-style query documents). */
+  query(rev: string, options?: QueryOptions): AsyncGenerator<QueryRow> {
+    return query(this, rev, options)
+  }
+  /** Logical versus stored bytes per ref and for the whole store. */
+  du(options?: DuOptions): Promise<DuResult> {
+    return du(this, options)
   }
   /** Resolve `<rev>:<path>` to a tree entry. */
   resolveEntry(spec: string): Promise<ResolvedEntry> {

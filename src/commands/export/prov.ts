@@ -2,7 +2,6 @@ import { Args, Flags } from '@oclif/core'
 import { writeFile } from 'node:fs/promises'
 import { BaseCommand } from '../../cli/base-command.js'
 import { InvalidInputError } from '../../errors.js'
-import { exportProv } from '../../repo/export-prov.js'
 import { PROV_RELATIONS, type ProvJson } from '../../repo/prov.js'
 
 export default class ExportProv extends BaseCommand<typeof ExportProv> {
@@ -33,7 +32,7 @@ export default class ExportProv extends BaseCommand<typeof ExportProv> {
     const { argv } = await this.parse(ExportProv)
     const [rev, ...paths] = argv as string[]
     const repo = await this.repo()
-    const doc = await exportProv(repo, rev!, { paths, maxCommits: this.flags['max-commits'] })
+    const doc = await repo.exportProv(rev!, { paths, maxCommits: this.flags['max-commits'] })
     const text = JSON.stringify(doc, null, 2) + '\n'
     if (this.flags.output) {
       await writeFile(this.flags.output, text).catch((e: NodeJS.ErrnoException) => {

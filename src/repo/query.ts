@@ -1,0 +1,333 @@
+import { Aggregator, Query } from 'mingo'
+import { compare, resolve } from 'mingo/util'
+import { base32 } from 'multiformats/bases/base32'
+import { CID, cidToString } from '../codec/cid.js'
+import { decodeBlock } from '../codec/block.js'
+import { InvalidInputError, NotFoundError } from '../errors.js'
+import { toDagJson } from '../model/record.js'
+import { ProllyTree } from '../model/tree.js'
+import type { Repository } from './repository.js'
+import { resolveCommit } from './resolve.js'
+
+/** A record as a query sees and returns it: links as CID strings, plus `_path` and `_cid`. */
+export type QueryRow = Record<string, unknown>
+
+/** A sort specification: field (dotted path) → 1 (ascending) or -1 (descending), in priority order. */
+export type SortSpec = Record<string, 1 | -1>
+
+export interface QueryOptions {
+  /** Only records whose path starts with this (a plain string prefix, as in `ls`). */
+  prefix?: string
+  /**
+   * A MongoDB query document, e.g. `{"metrics.loss": {"$lt": 0.2}, "campaign_id": {"$in": ["c1"]}}`.
+   * Links compare as CID strings; a DAG-JSON link `{"/": "bafy…"}` in the filter is read as its string.
+   */
+  filter?: Record<string, unknown>
+  /** Fields to return (dotted paths; `_path` is always kept), or a MongoDB projection document. */
+  project?: readonly string[] | Record<string, unknown>
+  /** `'-loss,name'` (a leading `-` sorts descending) or `{ loss: -1, name: 1 }`. */
+  sort?: string | SortSpec
+  /** At most this many rows (after sorting, or after the pipeline). */
+  limit?: number
+  /**
+   * A MongoDB aggregation pipeline run over the filtered records; `sort`, `limit` and `project`
+   * then apply to its output.
+   */
+  aggregate?: readonly Record<string, unknown>[]
+}
+
+// Scripts ($where, $function, $accumulator) stay off: query documents are data, and will
+// arrive over HTTP once `pedigree serve` exists.
+const MINGO = { scriptEnabled: false } as const
+
+/** Blocks per `getMany`: small at first so that a `limit` stops early, then large for throughput. */
+const FIRST_BATCH = 16
+const MAX_BATCH = 512
+/** `getMany` calls in flight while the previous batches are decoded and matched. */
+const READ_AHEAD = 2
+/** Rows gathered before the top-N is re-sorted (at least `limit`, so that the work stays O(n log N)). */
+const TOP_N_CHUNK = 2048
+
+/**
+ * Find, sort, project and aggregate the records of a revision's tree, with MongoDB query
+ * documents evaluated by mingo. Records are read in batches with several reads in flight,
+ * decoded and verified, and turned into rows: CID links become their base32 string, bytes
+ * their DAG-JSON form, and each row starts with `_path` and `_cid`. Files are skipped.
+ *
+ * Memory: without `sort` or `aggregate`, rows stream and a `limit` stops reading early
+ * (only the batches in flight are read beyond it). With `sort` and `limit` N, only the best N
+ * rows so far are kept (mingo re-sorts them together with each chunk of new matches), so memory
+ * is O(N) whatever the size of the tree. With `sort` and no limit, or with `aggregate`, every
+ * matching row is held (mingo's pipeline is synchronous and needs its whole input); a filter
+ * and a projection keep that smaller.
+ *
+ * Rows come in path order unless sorted; ties in a sort keep path order.
+ *
+ * @example
+ * for await (const row of query(repo, 'main', { prefix: 'tasks/', filter: { 'metrics.loss': { $lt: 0.2 } },
+ *   sort: '-metrics.loss', limit: 10, project: ['campaign_id', 'metrics.loss'] })) console.log(row)
+ */
+export async function* query(repo: Repository, rev: string, options: QueryOptions = {}): AsyncGenerator<QueryRow> {
+  const { prefix = '', limit } = options
+  // Check every option before reading anything, so that bad input fails fast and alike.
+  const match = compileFilter(options.filter)
+  const sort = options.sort === undefined ? undefined : parseSort(options.sort)
+  const projection = options.project === undefined ? undefined : projectionOf(options.project)
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
+    throw new InvalidInputError(`limit must be a whole number of 0 or more, got ${limit}`, { option: 'limit', limit })
+  }
+  const pipeline = options.aggregate === undefined ? undefined : checkPipeline(options.aggregate)
+  const sortStage = sort ? new Aggregator([{ $sort: sort }], MINGO) : undefined
+  const projectStage = projection ? compileProjection(projection) : undefined
+  const project = (rows: QueryRow[]): QueryRow[] => (projectStage ? mingo('project', () => projectStage.run<QueryRow>(rows)) : rows)
+
+  const { commit } = await resolveCommit(repo, rev)
+  if (limit === 0) return
+  const matching = matchingRows(repo, commit.tree, prefix, match)
+
+  if (pipeline) {
+    const input: QueryRow[] = []
+    for await (const rows of matching) for (const row of rows) input.push(row)
+    let out = mingo('aggregate', () => new Aggregator(pipeline, MINGO).run<QueryRow>(input))
+    if (sortStage) out = mingo('sort', () => sortStage.run<QueryRow>(out))
+    if (limit !== undefined) out = out.slice(0, limit)
+    yield* project(out)
+    return
+  }
+
+  if (sort && sortStage) {
+    let kept: QueryRow[] = []
+    let recent: QueryRow[] = []
+    const chunk = Math.max(TOP_N_CHUNK, limit ?? 0)
+    // Once `limit` rows are kept, a row whose first sort key is strictly worse than the last kept
+    // row's cannot enter the top N: skip it with mingo's own comparison ($sort orders by it too),
+    // so that most rows of a large scan cost one comparison instead of a place in the next sort.
+    const [first, direction] = Object.entries(sort)[0]!
+    let bound: { value: unknown } | undefined
+    // Stable: mingo's $sort keeps the input order of ties, and `kept` always precedes `recent`.
+    const settle = (): void => {
+      const sorted = mingo('sort', () => sortStage.run<QueryRow>(kept.concat(recent)))
+      kept = limit === undefined ? sorted : sorted.slice(0, limit)
+      recent = []
+      if (limit !== undefined && kept.length === limit) bound = { value: resolve(kept[limit - 1]!, first) }
+    }
+    for await (const rows of matching) {
+      for (const row of rows) {
+        if (bound && compare(resolve(row, first), bound.value) * direction > 0) continue
+        recent.push(row)
+      }
+      if (limit !== undefined && recent.length >= chunk) settle()
+    }
+    settle()
+    yield* project(kept)
+    return
+  }
+
+  let left = limit ?? Infinity
+  for await (const rows of matching) {
+    const some = rows.length > left ? rows.slice(0, left) : rows
+    left -= some.length
+    yield* project(some)
+    if (left === 0) return
+  }
+}
+
+/** Parse `-loss,name` into a sort specification (or check one given as an object). */
+export function parseSort(spec: string | SortSpec): SortSpec {
+  const out: SortSpec = {}
+  if (typeof spec === 'string') {
+    const keys = spec.split(',').map((k) => k.trim())
+    if (keys.length === 0 || keys.some((k) => k === '' || k === '-' || k === '+')) {
+      throw new InvalidInputError(`bad sort '${spec}': expected comma-separated fields, each optionally prefixed with - (descending), e.g. -metrics.loss,name`, {
+        option: 'sort',
+        sort: spec,
+      })
+    }
+    for (const k of keys) {
+      const descending = k.startsWith('-')
+      out[checkField(descending || k.startsWith('+') ? k.slice(1) : k, spec)] = descending ? -1 : 1
+    }
+    return out
+  }
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec) || Object.keys(spec).length === 0) {
+    throw new InvalidInputError('bad sort: expected fields mapped to 1 or -1', { option: 'sort' })
+  }
+  for (const [k, v] of Object.entries(spec)) {
+    if (v !== 1 && v !== -1) throw new InvalidInputError(`bad sort: '${k}' must map to 1 or -1, got ${JSON.stringify(v)}`, { option: 'sort', field: k })
+    out[checkField(k, k)] = v
+  }
+  return out
+}
+
+function checkField(field: string, spec: string): string {
+  if (field === '' || field.startsWith('$') || field.split('.').some((p) => p === '')) {
+    throw new InvalidInputError(`bad sort '${spec}': '${field}' is not a field path`, { option: 'sort', sort: spec })
+  }
+  return field
+}
+
+type Match = ((row: QueryRow) => boolean) | undefined
+
+function compileFilter(filter: Record<string, unknown> | undefined): Match {
+  if (filter === undefined) return undefined
+  if (filter === null || typeof filter !== 'object' || Array.isArray(filter)) {
+    throw new InvalidInputError(`the query filter must be a JSON object, got ${Array.isArray(filter) ? 'an array' : JSON.stringify(filter)}`, {
+      option: 'filter',
+    })
+  }
+  if (Object.keys(filter).length === 0) return undefined
+  const q = mingo('filter', () => new Query(linksAsStrings(filter) as Record<string, unknown>, MINGO))
+  return (row) => q.test(row)
+}
+
+function projectionOf(project: readonly string[] | Record<string, unknown>): Record<string, unknown> {
+  if (Array.isArray(project)) {
+    const fields = (project as readonly string[]).map((f) => f.trim())
+    const bad = fields.find((f) => f === '' || f.startsWith('$') || f.split('.').some((p) => p === ''))
+    if (bad !== undefined || fields.length === 0) {
+      throw new InvalidInputError(`bad projection: '${bad ?? ''}' is not a field path`, { option: 'project', field: bad })
+    }
+    const spec: Record<string, unknown> = { _path: 1 }
+    for (const f of fields) spec[f] = 1
+    return spec
+  }
+  if (project === null || typeof project !== 'object' || Object.keys(project).length === 0) {
+    throw new InvalidInputError('bad projection: expected a list of fields or a projection document', { option: 'project' })
+  }
+  return project as Record<string, unknown>
+}
+
+function compileProjection(spec: Record<string, unknown>): Aggregator {
+  const stage = new Aggregator([{ $project: spec }], MINGO)
+  // mingo checks a projection when it first applies it: do that now, before any record is read.
+  mingo('project', () => stage.run([{ _path: '' }]))
+  return stage
+}
+
+function checkPipeline(pipeline: readonly Record<string, unknown>[]): Record<string, unknown>[] {
+  if (!Array.isArray(pipeline) || pipeline.some((s) => s === null || typeof s !== 'object' || Array.isArray(s))) {
+    throw new InvalidInputError('the aggregation pipeline must be a JSON array of stage objects, e.g. [{"$group": {"_id": "$campaign_id"}}]', {
+      option: 'aggregate',
+    })
+  }
+  const stages = pipeline.map((s) => linksAsStrings(s) as Record<string, unknown>)
+  // Unknown stages and malformed stage documents are found on an empty input; operators inside
+  // expressions only when they meet a record.
+  mingo('aggregate', () => new Aggregator(stages, MINGO).run([]))
+  return stages
+}
+
+const WHAT = { filter: 'query filter', project: 'projection', sort: 'sort', aggregate: 'aggregation pipeline' } as const
+
+/** Run a mingo call; anything it throws comes from the user's query, so it becomes InvalidInputError. */
+function mingo<T>(option: keyof typeof WHAT, f: () => T): T {
+  try {
+    return f()
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e)
+    const operator = /(\$[A-Za-z][\w]*)/.exec(message)?.[1]
+    const hint = /scriptEnabled/.test(message) ? ' (JavaScript operators such as $where and $function are disabled)' : ''
+    throw new InvalidInputError(`invalid ${WHAT[option]}: ${message}${hint}`, { option, ...(operator ? { operator } : {}) }, { cause: e })
+  }
+}
+
+/** DAG-JSON links in a query document (`{"/": "bafy…"}`) become the CID strings rows hold. */
+function linksAsStrings(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value
+  if (Array.isArray(value)) return value.map(linksAsStrings)
+  const obj = value as Record<string, unknown>
+  const keys = Object.keys(obj)
+  if (keys.length === 1 && keys[0] === '/' && typeof obj['/'] === 'string') return obj['/']
+  const out: Record<string, unknown> = {}
+  for (const k of keys) out[k] = linksAsStrings(obj[k])
+  return out
+}
+
+/**
+ * The matching rows of a tree, in path order, a batch at a time. Block reads run READ_AHEAD
+ * batches ahead of decoding; when the consumer stops, the reads in flight are abandoned.
+ * Only bytes wait in flight: a batch is decoded and matched when its turn comes, so records
+ * that do not match die young instead of being promoted by the garbage collector.
+ */
+async function* matchingRows(repo: Repository, root: CID, prefix: string, match: Match): AsyncGenerator<QueryRow[]> {
+  type Read = { batch: [string, CID][]; blocks: Promise<(Uint8Array | undefined)[]> }
+  const inFlight: Read[] = []
+  let size = FIRST_BATCH
+  let batch: [string, CID][] = []
+  const send = (): void => {
+    const blocks = repo.blocks.getMany(batch.map((b) => b[1]))
+    blocks.catch(() => {}) // awaited below in order; this only keeps an abandoned read from being "unhandled"
+    inFlight.push({ batch, blocks })
+    batch = []
+    size = Math.min(size * 2, MAX_BATCH)
+  }
+  const next = async (): Promise<QueryRow[]> => {
+    const read = inFlight.shift()!
+    const rows = toRows(read.batch, await read.blocks)
+    return match ? mingo('filter', () => rows.filter(match)) : rows
+  }
+  // A tree reader of our own with a small node cache: a scan reads each leaf once, and keeping
+  // them in the repository's cache (4096 nodes) would hold ~100 MB for 100k records.
+  const tree = new ProllyTree(repo.blocks, { cacheNodes: 64 })
+  for await (const [path, entry] of tree.entries(root, { prefix })) {
+    if (entry.kind !== 'record') continue
+    batch.push([path, entry.cid])
+    if (batch.length < size) continue
+    send()
+    if (inFlight.length > READ_AHEAD) {
+      const rows = await next()
+      if (rows.length > 0) yield rows
+    }
+  }
+  if (batch.length > 0) send()
+  while (inFlight.length > 0) {
+    const rows = await next()
+    if (rows.length > 0) yield rows
+  }
+}
+
+function toRows(batch: readonly [string, CID][], blocks: readonly (Uint8Array | undefined)[]): QueryRow[] {
+  return batch.map(([path, cid], i) => {
+    const bytes = blocks[i]
+    if (bytes === undefined) throw new NotFoundError('block', cidToString(cid), `the record at ${path}`, { path })
+    const value = decodeBlock(cid, bytes)
+    const row: QueryRow = { _path: path, _cid: cidText(cid) }
+    if (value !== null && typeof value === 'object' && !Array.isArray(value) && !CID.asCID(value) && !(value instanceof Uint8Array)) {
+      // `_path` and `_cid` are the query's own: a record field of that name cannot shadow them.
+      for (const k of Object.keys(value)) if (k !== '_path' && k !== '_cid') row[k] = plain((value as Record<string, unknown>)[k])
+    } else {
+      row.value = plain(value)
+    }
+    return row
+  })
+}
+
+/**
+ * An IPLD value as plain JSON: links as CID strings, bytes in their DAG-JSON form. Maps and
+ * lists are changed in place (they were just decoded and belong to this row): copying every
+ * record again would double the garbage of a large query.
+ */
+function plain(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = plain(value[i])
+    return value
+  }
+  const cid = CID.asCID(value)
+  if (cid) return cidText(cid)
+  if (value instanceof Uint8Array) return toDagJson(value)
+  const obj = value as Record<string, unknown>
+  for (const k in obj) {
+    const v = obj[k]
+    if (v !== null && typeof v === 'object') obj[k] = plain(v)
+  }
+  return obj
+}
+
+/**
+ * The base32 text of a CID (what cidToString gives), without CID#toString's per-CID string
+ * cache: that cache puts a WeakMap entry and a Map (about 1.7 KB) on every CID it sees, which
+ * for 100k records is work for the garbage collector and, on CIDs kept alive by a cache, ~170 MB.
+ */
+const cidText = (cid: CID): string => base32.encode(cid.bytes)
+
