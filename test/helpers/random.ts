@@ -19,3 +19,20 @@ export function shuffle<T>(items: readonly T[], rand: () => number): T[] {
   }
   return out
 }
+
+/** Deterministic pseudo-random bytes (xorshift32), the same on every machine. */
+export function pseudoRandom(seed: number, n: number): Uint8Array {
+  const out = new Uint8Array(n)
+  let x = seed >>> 0 || 1
+  for (let i = 0; i < n; i += 4) {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    x >>>= 0
+    out[i] = x
+    if (i + 1 < n) out[i + 1] = x >>> 8
+    if (i + 2 < n) out[i + 2] = x >>> 16
+    if (i + 3 < n) out[i + 3] = x >>> 24
+  }
+  return out
+}

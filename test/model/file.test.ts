@@ -13,26 +13,10 @@ import { MAX_NODE_ENTRIES, fileSize, isFileNode, readFile, writeFile, writeFileF
 import type { Blockstore } from '../../src/store/blockstore.js'
 import { openLevelStore } from '../../src/store/level.js'
 import { MemoryBlockstore } from '../../src/store/memory.js'
+import { pseudoRandom } from '../helpers/random.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
-
-/** Deterministic pseudo-random bytes (xorshift32), the same on every machine. */
-function pseudoRandom(seed: number, n: number): Uint8Array {
-  const out = new Uint8Array(n)
-  let x = seed >>> 0 || 1
-  for (let i = 0; i < n; i += 4) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    out[i] = x
-    if (i + 1 < n) out[i + 1] = x >>> 8
-    if (i + 2 < n) out[i + 2] = x >>> 16
-    if (i + 3 < n) out[i + 3] = x >>> 24
-  }
-  return out
-}
 
 const sha = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex')
 
