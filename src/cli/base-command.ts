@@ -125,7 +125,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   override async finally(err: Error | undefined): Promise<unknown> {
-    if (this.openRepo) await this.openRepo.close()
+    if (this.openRepo) {
+      try {
+        await this.openRepo.close()
+      } catch (closeError) {
+        // After a failure (a full disk, say) closing may fail for the same reason: the first
+        // error is the one to report. A close that fails after success is reported itself.
+        if (!err) await this.catch(closeError as Error)
+      }
+    }
     return super.finally(err)
   }
 
