@@ -98,6 +98,13 @@ const diffOut = pedigree(['diff', 'main~1', 'main']).toString()
 check(/lr: 0\.001 → 0\.0005/.test(diffOut) && /epochs: 30 → 40/.test(diffOut), 'field-level diff of the config')
 check(/A {2}metrics\/run2\.json/.test(diffOut) && /M {2}model\/weights\.bin/.test(diffOut), 'new metrics record and changed model listed')
 
+step('How much new storage did the fine-tuned checkpoint take?')
+const diffJson = JSON.parse(pedigree(['diff', 'main~1', 'main', '--path', 'model/weights.bin', '--json'], { show: false }).toString() || '[]')
+const storage = diffJson[0]?.storage
+if (storage) console.log(`  ${storage.newChunks} of ${storage.chunks} chunks new: ${(storage.newBytes / 1e6).toFixed(2)} MB of an ${(weightsV2.length / 1e6).toFixed(1)} MB checkpoint`)
+check(storage && storage.newBytes < 0.1 * weightsV2.length, 'the second version stored less than 10% of its size (content-defined chunks shared with run 1)')
+pedigree(['du', 'main'])
+
 step('Which config trained the first model?')
 const oldConfig = JSON.parse(pedigree(['show', 'main~1:config/train.json']).toString() || '{}')
 check(oldConfig.lr === 0.001 && oldConfig.epochs === 30, 'the run-1 config, exactly as committed')
