@@ -13,7 +13,7 @@ import type { Store } from '../store/store.js'
 import type { ReflogEntry } from '../refs/refs.js'
 import { checkout, type CheckoutOptions, type CheckoutResult } from './checkout.js'
 import { commit, type CommitOptions, type CommitResult } from './commit.js'
-import { diff, type DiffItem, type DiffOptions } from './diff.js'
+import type { DiffItem, DiffOptions } from './diff.js'
 import { fsck, type FsckResult } from './fsck.js'
 import { log, type LogEntry, type LogOptions } from './log.js'
 import { ls, type LsEntry, type LsOptions } from './ls.js'
@@ -22,15 +22,15 @@ import { deleteRef, setRef, type SetRefOptions } from './set-ref.js'
 import { show, type ShowOptions, type ShowResult } from './show.js'
 import { tag, type TagOptions, type TagResult } from './tag.js'
 import { ingest, type IngestOptions, type IngestResult } from './ingest.js'
-import { lineage, type LineageOptions } from './lineage.js'
+import type { LineageOptions } from './lineage.js'
 import type { LineageGraph } from './lineage-graph.js'
 import { invalidate, type InvalidateOptions, type InvalidateResult } from './invalidate.js'
 import { tainted, type TaintedEntry } from './tainted.js'
 import { rebuildIndex } from './link-index.js'
-import { exportProv, type ExportProvOptions } from './export-prov.js'
+import type { ExportProvOptions } from './export-prov.js'
 import type { ProvJson } from './prov.js'
-import { query, type QueryOptions, type QueryRow } from './query.js'
-import { du, type DuOptions, type DuResult } from './du.js'
+import type { QueryOptions, QueryRow } from './query.js'
+import type { DuOptions, DuResult } from './du.js'
 import type { RecordValue } from '../model/record.js'
 import type { Person } from '../model/commit.js'
 
@@ -122,7 +122,9 @@ export class Repository {
     return checkCommit(cid, await this.readNode(cid))
   }
 
-  // The operations, each implemented in its own module (see there for details).
+  // The operations, each implemented in its own module (see there for details). Verbs that
+  // pull in heavy libraries (mingo, jsdiff, the PROV mapping) are imported when first
+  // called, so that every command starts as fast as the ones that need none of them.
 
   /** Store files and records and advance a ref to a new commit. */
   commit(options: CommitOptions): Promise<CommitResult> {
@@ -141,8 +143,9 @@ export class Repository {
     return ls(this, rev, options)
   }
   /** Changes between two revisions. */
-  diff(a: string, b: string, options?: DiffOptions): AsyncGenerator<DiffItem> {
-    return diff(this, a, b, options)
+  async *diff(a: string, b: string, options?: DiffOptions): AsyncGenerator<DiffItem> {
+    const { diff } = await import('./diff.js')
+    yield* diff(this, a, b, options)
   }
   /** Write a revision's files and records into a directory. */
   checkout(rev: string, options: CheckoutOptions): Promise<CheckoutResult> {
@@ -192,7 +195,8 @@ export class Repository {
     })
   }
   /** The provenance graph around `<rev>:<path>` (or a CID), upstream, downstream or both. */
-  lineage(spec: string, options?: LineageOptions): Promise<LineageGraph> {
+  async lineage(spec: string, options?: LineageOptions): Promise<LineageGraph> {
+    const { lineage } = await import('./lineage.js')
     return lineage(this, spec, options)
   }
   /** Declare a node wrong (append-only); everything downstream becomes tainted. */
@@ -208,15 +212,18 @@ export class Repository {
     return rebuildIndex(this, options)
   }
   /** The W3C PROV-JSON document of a revision's records and files (or those under `paths`). */
-  exportProv(rev: string, options?: ExportProvOptions): Promise<ProvJson> {
+  async exportProv(rev: string, options?: ExportProvOptions): Promise<ProvJson> {
+    const { exportProv } = await import('./export-prov.js')
     return exportProv(this, rev, options)
   }
   /** Find, sort, project and aggregate the records of a revision (MongoDB-style query documents). */
-  query(rev: string, options?: QueryOptions): AsyncGenerator<QueryRow> {
-    return query(this, rev, options)
+  async *query(rev: string, options?: QueryOptions): AsyncGenerator<QueryRow> {
+    const { query } = await import('./query.js')
+    yield* query(this, rev, options)
   }
   /** Logical versus stored bytes per ref and for the whole store. */
-  du(options?: DuOptions): Promise<DuResult> {
+  async du(options?: DuOptions): Promise<DuResult> {
+    const { du } = await import('./du.js')
     return du(this, options)
   }
   /** Resolve `<rev>:<path>` to a tree entry. */
