@@ -20,6 +20,8 @@ const EXIT_CODES: Record<string, number> = {
   ERR_NOTHING_TO_COMMIT: 4,
   ERR_EXISTS: 4,
   ERR_CORRUPT: 5,
+  ERR_INCOMPLETE: 5,
+  ERR_UNSUPPORTED: 2,
   ERR_LOCKED: 6,
 }
 

@@ -1,0 +1,157 @@
+import { CID, DAG_CBOR, RAW, SHA2_256, cidToString } from '../codec/cid.js'
+import { decodeBlockUnchecked, linksOf, verifyBlock } from '../codec/block.js'
+import { CorruptBlockError } from '../errors.js'
+import { checkCommit, isTagShape, type Tag } from '../model/commit.js'
+import { isFileNode } from '../model/file.js'
+
+/**
+ * How a block was reached, which says what it must be:
+ *   commit  a ref's value, a parent or a tag's target: a commit or an annotated tag node
+ *   tree    a prolly-tree node
+ *   record  a tree entry of kind record (dag-cbor)
+ *   file    a tree entry of kind file, or a part of a file node: a raw block or a file node
+ *   chunk   a raw chunk listed by a file node
+ *   any     something a record links to: any block, whatever it holds
+ */
+export type NodeKind = 'commit' | 'tree' | 'record' | 'file' | 'chunk' | 'any'
+
+/** A link to follow, with what it must be. `optional` links (from records) may dangle. */
+export interface DagLink {
+  cid: CID
+  as: NodeKind
+  optional: boolean
+}
+
+/**
+ * Refuse a CID that cannot be part of a pedigree store (only CIDv1, sha2-256, dag-cbor or
+ * raw), then check the bytes against it. Throws CorruptBlockError naming the CID.
+ */
+export function verifyIncoming(cid: CID, bytes: Uint8Array): void {
+  const c = CID.asCID(cid)
+  if (!c) throw new CorruptBlockError(String(cid), 'not a CID')
+  if (c.version !== 1 || c.multihash.code !== SHA2_256 || (c.code !== DAG_CBOR && c.code !== RAW)) {
+    throw new CorruptBlockError(cidToString(c.version === 1 ? c : c.toV1()), 'only CIDv1 with sha2-256 under dag-cbor or raw belongs in a pedigree store')
+  }
+  verifyBlock(c, bytes)
+}
+
+/**
+ * The links of a block reached as `as`, after checking that it has that shape. The bytes
+ * must already be verified against the CID (the hash is not checked again). Throws
+ * CorruptBlockError naming the CID when the block is not what the link says it is.
+ */
+export function linksOfNode(cid: CID, bytes: Uint8Array, as: NodeKind, optional = false): DagLink[] {
+  const bad = (why: string): never => {
+    throw new CorruptBlockError(cidToString(cid), `reached as a ${as === 'any' ? 'link' : as} but ${why}`)
+  }
+  const link = (c: CID, kind: NodeKind, opt = optional): DagLink => ({ cid: c, as: kind, optional: opt })
+  if (cid.code === RAW) {
+    if (as === 'file' || as === 'chunk' || as === 'any') return []
+    return bad('it is a raw block')
+  }
+  if (as === 'chunk') return bad('it is not a raw block')
+  const value = decodeBlockUnchecked<unknown>(cid, bytes)
+  switch (as) {
+    case 'commit': {
+      if (isTagShape(value)) return [link((value as Tag).target, 'commit')]
+      const commit = checkCommit(cid, value)
+      return [link(commit.tree, 'tree'), ...commit.parents.map((p) => link(p, 'commit'))]
+    }
+    case 'tree':
+      return treeLinks(cid, value, optional)
+    case 'record':
+      if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array || CID.asCID(value)) {
+        return bad('it is not a map')
+      }
+      return [...linksOf(value)].map(([, c]) => link(c, 'any', true))
+    case 'file': {
+      if (!isFileNode(value)) return bad('it is not a well-formed file node')
+      return 'chunks' in value ? value.chunks.map(([c]) => link(c, 'chunk')) : value.parts.map(([c]) => link(c, 'file'))
+    }
+    default:
+      return [...linksOf(value)].map(([, c]) => link(c, 'any', true))
+  }
+}
+
+/** Tree node links; the same shape check as model/tree.ts applies when it reads a node. */
+function treeLinks(cid: CID, value: unknown, optional: boolean): DagLink[] {
+  const bad = (why: string): never => {
+    throw new CorruptBlockError(cidToString(cid), `not a tree node: ${why}`)
+  }
+  const v = value as { kind?: unknown; level?: unknown; entries?: unknown; children?: unknown }
+  if (!v || typeof v !== 'object' || v.kind !== 'tree') return bad('missing kind "tree"')
+  if (!Number.isInteger(v.level) || (v.level as number) < 0 || (v.level as number) > 64) return bad('bad level')
+  const out: DagLink[] = []
+  if (v.level === 0) {
+    if (!Array.isArray(v.entries)) return bad('leaf without entries')
+    for (const e of v.entries as unknown[]) {
+      const entry = Array.isArray(e) ? (e[1] as { cid?: unknown; kind?: unknown } | undefined) : undefined
+      const c = entry && typeof entry === 'object' ? CID.asCID(entry.cid) : null
+      if (!Array.isArray(e) || typeof e[0] !== 'string' || !c) return bad('malformed entry')
+      if (entry!.kind !== 'record' && entry!.kind !== 'file') return bad(`entry '${e[0] as string}' has unknown kind ${JSON.stringify(entry!.kind)}`)
+      out.push({ cid: c, as: entry!.kind, optional })
+    }
+  } else {
+    if (!Array.isArray(v.children) || v.children.length === 0) return bad('internal node without children')
+    for (const ch of v.children as unknown[]) {
+      const c = Array.isArray(ch) ? CID.asCID(ch[1]) : null
+      if (!Array.isArray(ch) || typeof ch[0] !== 'string' || !c || typeof ch[2] !== 'number') return bad('malformed child')
+      out.push({ cid: c, as: 'tree', optional })
+    }
+  }
+  return out
+}
+
+/** Commit and tag CIDs linked from a commit-kind node (parents, a tag's target). */
+export function commitParents(links: readonly DagLink[]): CID[] {
+  return links.filter((l) => l.as === 'commit').map((l) => l.cid)
+}
+
+/** A map keyed by CID text, since CID objects do not compare by value. */
+export class CidMap<V> {
+  private readonly map = new Map<string, V>()
+  get size(): number {
+    return this.map.size
+  }
+  get(cid: CID): V | undefined {
+    return this.map.get(cid.toString())
+  }
+  has(cid: CID): boolean {
+    return this.map.has(cid.toString())
+  }
+  set(cid: CID, value: V): this {
+    this.map.set(cid.toString(), value)
+    return this
+  }
+  delete(cid: CID): boolean {
+    return this.map.delete(cid.toString())
+  }
+  values(): IterableIterator<V> {
+    return this.map.values()
+  }
+}
+
+/** A set of CIDs by text. */
+export class CidSet {
+  private readonly set = new Set<string>()
+  constructor(cids: Iterable<CID> = []) {
+    for (const c of cids) this.add(c)
+  }
+  get size(): number {
+    return this.set.size
+  }
+  has(cid: CID): boolean {
+    return this.set.has(cid.toString())
+  }
+  add(cid: CID): this {
+    this.set.add(cid.toString())
+    return this
+  }
+  /** Add; true if it was not there yet. */
+  addNew(cid: CID): boolean {
+    const k = cid.toString()
+    if (this.set.has(k)) return false
+    this.set.add(k)
+    return true
+  }
+}

@@ -1,0 +1,61 @@
+import { realpathSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { InvalidInputError, PedigreeError } from '../errors.js'
+import { STORE_DIRNAME, type OpenOptions } from '../repo/repository.js'
+import { PathTransport } from './path-transport.js'
+import type { Transport } from './transport.js'
+
+export interface OpenTransportOptions {
+  /** How to open a store on a path (lock wait, message while waiting). */
+  open?: OpenOptions
+  /** The local store's location: a remote that is the same store is refused (it would wait on itself). */
+  local?: string
+}
+
+const SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i
+
+/**
+ * A remote URL in the form it is kept in the config: paths made absolute (relative to
+ * `base`), `file://` URLs turned into paths, other URLs unchanged.
+ */
+export function normalizeRemoteUrl(url: string, base: string): string {
+  const trimmed = url.trim()
+  if (trimmed === '') throw new InvalidInputError('empty remote URL')
+  if (/^file:\/\//i.test(trimmed)) return fileURLToPath(trimmed)
+  if (SCHEME.test(trimmed)) return trimmed
+  return resolve(base, trimmed)
+}
+
+/**
+ * The transport for a remote URL. Today: a path to another store (or a `file://` URL).
+ * `http(s)://` (a `pedigree serve`) and `s3://` are recognised and refused until their
+ * transports exist; a `.car` file is imported with `bundle import`.
+ *
+ * @example
+ * const t = await openTransport('/mnt/hpc/.pedigree', { local: repo.location })
+ */
+export async function openTransport(url: string, { open, local }: OpenTransportOptions = {}): Promise<Transport> {
+  const scheme = SCHEME.exec(url)?.[1]?.toLowerCase()
+  if (scheme === 'http' || scheme === 'https' || scheme === 's3') {
+    throw new PedigreeError('ERR_UNSUPPORTED', `${scheme}:// remotes are not supported yet (${url}); use a path to a store, or a bundle`, { url })
+  }
+  if (scheme && scheme !== 'file') throw new InvalidInputError(`unknown remote URL scheme '${scheme}://' in ${url}`, { url })
+  const path = scheme === 'file' ? fileURLToPath(url) : resolve(url)
+  if (/\.car$/i.test(path)) {
+    throw new PedigreeError('ERR_UNSUPPORTED', `${url} is a bundle file; use \`pedigree bundle import ${url}\``, { url })
+  }
+  if (local) {
+    const self = realOrSelf(local)
+    if (realOrSelf(path) === self || realOrSelf(join(path, STORE_DIRNAME)) === self) throw new InvalidInputError(`the remote ${url} is this store itself`, { url })
+  }
+  return PathTransport.open(path, open)
+}
+
+function realOrSelf(p: string): string {
+  try {
+    return realpathSync(p)
+  } catch {
+    return resolve(p)
+  }
+}

@@ -1,0 +1,126 @@
+import type { Block } from '../codec/block.js'
+import { cidToString, type CID } from '../codec/cid.js'
+import { ConflictError, RefusedError } from '../errors.js'
+import { REMOTE_PREFIX, checkRefName } from '../refs/ref-name.js'
+import { ensureIndexed } from '../repo/link-index.js'
+import type { Repository } from '../repo/repository.js'
+import type { Blockstore } from '../store/blockstore.js'
+import { isAncestor } from './ancestry.js'
+import { checkComplete } from './complete.js'
+import { verifyIncoming } from './dag.js'
+import type { PutBlocksResult, RemoteRefResult, RemoteRefUpdate, SyncProgress } from './transport.js'
+
+/** Verified blocks are written in batches of about this many bytes (or BATCH_BLOCKS blocks). */
+const BATCH_BYTES = 8 * 1024 * 1024
+const BATCH_BLOCKS = 1024
+
+/**
+ * Gathers verified blocks and writes them in batches. `flush` on every way out, so that
+ * what verified before a failure stays (a resumed transfer does not send it again).
+ */
+export class VerifiedWriter {
+  private batch: Block[] = []
+  private bytes = 0
+  blocks = 0
+  totalBytes = 0
+
+  constructor(private readonly store: Blockstore) {}
+
+  /** Verify one incoming block (CID form and hash) and queue it; throws CorruptBlockError naming it. */
+  async add(block: Block): Promise<void> {
+    verifyIncoming(block.cid, block.bytes)
+    this.batch.push(block)
+    this.bytes += block.bytes.length
+    this.blocks++
+    this.totalBytes += block.bytes.length
+    if (this.bytes >= BATCH_BYTES || this.batch.length >= BATCH_BLOCKS) await this.flush()
+  }
+
+  async flush(): Promise<void> {
+    if (this.batch.length === 0) return
+    const batch = this.batch
+    this.batch = []
+    this.bytes = 0
+    await this.store.putMany(batch)
+  }
+}
+
+/**
+ * Store blocks that arrive from outside, each verified against its CID first. The first bad
+ * block ends the transfer with CorruptBlockError naming it; the blocks verified before it are
+ * kept (nothing reaches them until a ref update has checked its whole DAG).
+ *
+ * @example
+ * await receiveBlocks(repo.blocks, carBlocks)
+ */
+export async function receiveBlocks(
+  store: Blockstore,
+  source: AsyncIterable<Block>,
+  { onProgress }: { onProgress?: (p: SyncProgress) => void } = {},
+): Promise<PutBlocksResult> {
+  const writer = new VerifiedWriter(store)
+  try {
+    for await (const block of source) {
+      await writer.add(block)
+      onProgress?.({ phase: 'receive', blocks: writer.blocks, bytes: writer.totalBytes })
+    }
+  } catch (e) {
+    // Keep what verified (a second attempt then sends only the rest); report the first failure.
+    await writer.flush().catch(() => {})
+    throw e
+  }
+  await writer.flush()
+  return { blocks: writer.blocks, bytes: writer.totalBytes }
+}
+
+/** The values of every ref in the store: DAGs known to be complete there. */
+export async function refValues(repo: Repository): Promise<CID[]> {
+  const out: CID[] = []
+  for await (const { cid } of repo.refs.list()) out.push(cid)
+  return out
+}
+
+/**
+ * The receiving side of a push: move ref `name` from `expected` to `next` after checking
+ * that the whole DAG under `next` is in this store, and that the move is a fast-forward
+ * (unless forced). A compare-and-swap: if the ref no longer has `expected`, ConflictError and
+ * nothing changes. New commits are then indexed for lineage.
+ *
+ * @example
+ * await receiveRefUpdate(remoteRepo, { name: 'main', expected: seen, next: head, who, message: 'push' })
+ */
+export async function receiveRefUpdate(repo: Repository, update: RemoteRefUpdate): Promise<RemoteRefResult> {
+  const { name, expected, next, who, message, force = false } = update
+  checkRefName(name)
+  if (name.startsWith(REMOTE_PREFIX)) {
+    throw new RefusedError(`refusing to push to '${name}': remotes/… refs record what a store saw elsewhere and are written only by fetch`, { ref: name })
+  }
+  // A stale expectation fails early here (and, atomically, in refs.update below if the ref moves meanwhile).
+  const current = (await repo.refs.get(name)) ?? null
+  if (!sameCid(current, expected)) {
+    throw new ConflictError(
+      `ref '${name}' changed: expected ${expected ? cidToString(expected) : '(absent)'} but it is ${current ? cidToString(current) : '(absent)'}; nothing was written to it`,
+      { ref: name, expected: expected ? cidToString(expected) : null, actual: current ? cidToString(current) : null },
+    )
+  }
+  await checkComplete(repo.blocks, [next], {
+    known: await refValues(repo),
+    where: `the store at ${repo.location} cannot move '${name}' to ${cidToString(next)}`,
+  })
+  if (expected && !force && !(await isAncestor(repo.blocks, expected, next))) {
+    throw new RefusedError(`refusing to move '${name}' from ${cidToString(expected)} to ${cidToString(next)}: not a fast-forward (use --force to replace it)`, {
+      ref: name,
+      old: cidToString(expected),
+      new: cidToString(next),
+    })
+  }
+  await repo.refs.update(name, { next, expect: expected, who, message, force })
+  // The ref has moved: the push succeeded. The index is derived; lineage catches up on its own if this fails.
+  await ensureIndexed(repo).catch(() => {})
+  return { name, old: expected, new: next }
+}
+
+export function sameCid(a: CID | null | undefined, b: CID | null | undefined): boolean {
+  if (!a || !b) return !a && !b
+  return a.equals(b)
+}
