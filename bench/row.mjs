@@ -1,14 +1,26 @@
-// Runs one benchmark row in its own process: node bench/row.mjs commit|diff|log SIZES_JSON
+// Runs one benchmark row in its own process: node bench/row.mjs NAME SIZES_JSON (NAME: a key of ROWS)
 // Progress goes to stderr; the row's result is printed to stdout as JSON. bench/run.mjs
 // starts one of these per row so that no row inherits another's heap.
 import { commitRow } from './rows/commit.mjs'
 import { diffRow } from './rows/diff.mjs'
 import { logRow } from './rows/log.mjs'
+import { ckptBigRow, ckptCheckoutRow, ckptCommitRow, ckptDeltaRow } from './rows/checkpoint.mjs'
+import { ingestRow, queryRow } from './rows/records.mjs'
 
-const ROWS = { commit: commitRow, diff: diffRow, log: logRow }
+const ROWS = {
+  commit: commitRow,
+  diff: diffRow,
+  log: logRow,
+  ckptCommit: ckptCommitRow,
+  ckptDelta: ckptDeltaRow,
+  ckptCheckout: ckptCheckoutRow,
+  ckptBig: ckptBigRow,
+  ingest: ingestRow,
+  query: queryRow,
+}
 const [name, sizes] = process.argv.slice(2)
 if (!ROWS[name]) {
-  console.error('usage: node bench/row.mjs commit|diff|log SIZES_JSON')
+  console.error('usage: node bench/row.mjs ' + Object.keys(ROWS).join('|') + ' SIZES_JSON')
   process.exit(2)
 }
 const result = await ROWS[name]({ ...JSON.parse(sizes ?? '{}'), log: (s) => process.stderr.write(s + '\n') })
