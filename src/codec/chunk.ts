@@ -120,41 +120,115 @@ export function cutPoint(buf: Uint8Array, start: number, end: number): number {
  * Cut a byte stream into content-defined chunks.
  *
  * The chunks are the same whatever the sizes of the incoming pieces, and each yielded chunk
- * is a fresh copy the caller may keep (sources that reuse their buffers are safe). Memory
- * stays bounded at about `2 * CHUNKER.max` beyond the piece being consumed, whatever the
- * length of the stream. An empty stream yields nothing.
+ * may be kept by the caller (sources that reuse their buffers are safe): chunks are views
+ * of windows (8 MiB) that are never written again once a chunk was cut from them, so a kept
+ * chunk keeps its window alive. Memory stays bounded at a window or two beyond the windows of
+ * the chunks the caller keeps, whatever the length of the stream. An empty stream yields nothing.
  *
  * @example
  *   for await (const chunk of chunkStream(fs.createReadStream(path))) store(chunk)
  */
 export async function* chunkStream(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  for await (const lease of cutStream(source, false)) yield lease.bytes
+}
+
+/** A chunk lent by {@link chunkLeases}: its bytes stay valid until `release()` is called. */
+export interface ChunkLease {
+  readonly bytes: Uint8Array
+  /** The chunker may reuse the bytes from now on. Calling it again does nothing. */
+  release(): void
+}
+
+/**
+ * {@link chunkStream} for consumers that are done with each chunk soon (hash it, write it):
+ * the same chunks, but lent, so that the chunker can reuse their memory once every chunk
+ * cut from a window is released. Streaming a large file then allocates a few windows in
+ * all instead of its size in fresh buffers (fresh memory costs a page fault per 4 KiB: about
+ * 1 s per GiB here, more than hashing it). Chunks never released are simply not reused.
+ * The windows are SharedArrayBuffers, so that a worker thread can hash a chunk in place.
+ *
+ * @example
+ *   for await (const lease of chunkLeases(source)) { await store(lease.bytes); lease.release() }
+ */
+export function chunkLeases(source: AsyncIterable<Uint8Array>): AsyncGenerator<ChunkLease> {
+  return cutStream(source, true)
+}
+
+const MiB = 1024 * KiB
+/**
+ * Bytes per window after the first. Bytes are copied once into a window and chunks are cut
+ * as views of it; when it is full, the uncut tail (less than `CHUNKER.max`) moves to the next
+ * one, so a larger window copies less twice. The first window is `2 * CHUNKER.max`, enough
+ * for a small file.
+ */
+const WINDOW_BYTES = 8 * MiB
+/** Released windows kept for reuse; more are allocated if the consumer holds more chunks. */
+const SPARE_WINDOWS = 4
+
+class Window {
+  leases = 0
+  /** Full: no more bytes will be written, and it is reusable once its last lease is released. */
+  retired = false
+  constructor(readonly bytes: Uint8Array) {}
+}
+
+async function* cutStream(source: AsyncIterable<Uint8Array>, recycle: boolean): AsyncGenerator<ChunkLease> {
   const max = CHUNKER.max
-  // Cut only when at least `max` bytes are buffered (or the input ended), so the decision
-  // never depends on where a piece happened to end.
-  const buf = new Uint8Array(2 * max)
+  const spare: Window[] = []
+  const reuse = (w: Window): void => {
+    if (recycle && w.bytes.length === WINDOW_BYTES && spare.length < SPARE_WINDOWS) {
+      w.retired = false
+      spare.push(w)
+    }
+  }
+  const retire = (w: Window): void => {
+    w.retired = true
+    if (w.leases === 0) reuse(w)
+  }
+  const lease = (w: Window, start: number, end: number): ChunkLease => {
+    w.leases++
+    let held = true
+    return {
+      bytes: w.bytes.subarray(start, end),
+      release() {
+        if (!held) return
+        held = false
+        if (--w.leases === 0 && w.retired) reuse(w)
+      },
+    }
+  }
+  const allocate = (n: number): Window => new Window(new Uint8Array(recycle ? new SharedArrayBuffer(n) : new ArrayBuffer(n)))
+  let win = allocate(2 * max)
+  let start = 0
   let len = 0
   for await (const piece of source) {
     let offset = 0
     while (offset < piece.length) {
-      const take = Math.min(buf.length - len, piece.length - offset)
-      buf.set(piece.subarray(offset, offset + take), len)
+      if (len === win.bytes.length) {
+        // Cutting below leaves less than `max` bytes uncut, so the tail always fits a new window.
+        const next = spare.pop() ?? allocate(WINDOW_BYTES)
+        next.bytes.set(win.bytes.subarray(start, len))
+        retire(win)
+        win = next
+        len -= start
+        start = 0
+      }
+      const take = Math.min(win.bytes.length - len, piece.length - offset)
+      win.bytes.set(piece.subarray(offset, offset + take), len)
       len += take
       offset += take
-      if (len < buf.length) break
-      let start = 0
+      // Cut only while at least `max` bytes are buffered (or the input ended), so the decision
+      // never depends on where a piece happened to end.
       while (len - start >= max) {
-        const end = cutPoint(buf, start, len)
-        yield buf.slice(start, end)
+        const end = cutPoint(win.bytes, start, len)
+        yield lease(win, start, end)
         start = end
       }
-      buf.copyWithin(0, start, len)
-      len -= start
     }
   }
-  let start = 0
   while (start < len) {
-    const end = cutPoint(buf, start, len)
-    yield buf.slice(start, end)
+    const end = cutPoint(win.bytes, start, len)
+    yield lease(win, start, end)
     start = end
   }
 }

@@ -1,11 +1,10 @@
-import { createReadStream } from 'node:fs'
 import { lstat, open, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { CID, cidToString } from '../codec/cid.js'
-import { encodeNode, linksOf, type Block } from '../codec/block.js'
+import { CID, DAG_CBOR, cidToString } from '../codec/cid.js'
+import { encodeNode, encodeNodeLinked, linksOf, verifyBlock, type Block } from '../codec/block.js'
 import { ConflictError, InvalidInputError, NotFoundError, PedigreeError, StoreError } from '../errors.js'
 import { commitNode, type Commit, type Person } from '../model/commit.js'
-import { writeFile } from '../model/file.js'
+import { readLocalFile, writeFile } from '../model/file.js'
 import { headerLength, parseSafetensors, tensorCutPoints } from '../model/safetensors.js'
 import type { RecordValue } from '../model/record.js'
 import { validateTreePath, type TreeEdit, type TreeEntry } from '../model/tree.js'
@@ -21,8 +20,12 @@ export type CommitEdit =
   | { type: 'bytes'; path: string; bytes: Uint8Array }
   /** Bytes from a stream (stdin, a network body), stored as they arrive. */
   | { type: 'stream'; path: string; stream: AsyncIterable<Uint8Array> }
-  /** A record (a JSON-compatible map, CIDs for links). */
-  | { type: 'record'; path: string; value: RecordValue }
+  /**
+   * A record (a JSON-compatible map, CIDs for links). `block`, when the caller has it already
+   * (ingest encodes each record to name its path), is the record's encoding, `encodeNode(value)`:
+   * it is stored as given, which saves encoding the record twice.
+   */
+  | { type: 'record'; path: string; value: RecordValue; block?: Block }
   /** Remove the entry at `path`, or every entry under `path/`. */
   | { type: 'remove'; path: string }
 
@@ -114,7 +117,7 @@ type PlannedEdit =
   | { type: 'file'; path: string; source: string; size: number }
   | { type: 'bytes'; path: string; bytes: Uint8Array }
   | { type: 'stream'; path: string; stream: AsyncIterable<Uint8Array> }
-  | { type: 'record'; path: string; value: RecordValue }
+  | { type: 'record'; path: string; value: RecordValue; block?: Block }
   | { type: 'remove'; path: string }
 
 /** Check every path and source before anything is written, expanding directories. */
@@ -186,8 +189,9 @@ async function storeContents(
       continue
     }
     if (e.type === 'record') {
-      const block = encodeNode(e.value)
-      for (const [, cid] of linksOf(e.value)) links.set(cid.toString(), cid)
+      // The record is encoded once (here, or by the caller): its CID is its tree entry's.
+      const { block, linked } = e.block ? { block: checkedBlock(e.block, e.path), linked: true } : encodeNodeLinked(e.value)
+      if (linked && !allowDangling) for (const [, cid] of linksOf(e.value)) links.set(cidToString(cid), cid)
       pending.push(block)
       pendingBytes += block.bytes.length
       if (pending.length >= 1000 || pendingBytes >= 4 << 20) await flush()
@@ -199,7 +203,7 @@ async function storeContents(
     let source: AsyncIterable<Uint8Array>
     if (e.type === 'bytes') source = once(e.bytes)
     else if (e.type === 'stream') source = e.stream
-    else source = createReadStream(e.source, { highWaterMark: 1 << 20 })
+    else source = readLocalFile(e.source)
     let result: { cid: CID; size: number }
     try {
       const cutPoints = await safetensorsCuts(e)
@@ -230,6 +234,13 @@ async function storeContents(
     }
   }
   return out
+}
+
+/** A caller's block for a record: dag-cbor, and bytes that hash to its CID (the store then stays consistent). */
+function checkedBlock(block: Block, path: string): Block {
+  if (block.cid.code !== DAG_CBOR) throw new InvalidInputError(`the block given for the record at ${path} is not dag-cbor`, { path })
+  verifyBlock(block.cid, block.bytes)
+  return block
 }
 
 async function expandRemovals(repo: Repository, tree: CID, written: Written[]): Promise<TreeEdit[]> {

@@ -1,5 +1,5 @@
 import { CID, cidToString } from '../codec/cid.js'
-import { encodeNode, linksOf } from '../codec/block.js'
+import { encodeNodeLinked, linksOf, type Block } from '../codec/block.js'
 import { InvalidInputError, NotFoundError, PedigreeError } from '../errors.js'
 import type { Person } from '../model/commit.js'
 import { fromDagJson, parseRecordJson, type RecordValue } from '../model/record.js'
@@ -44,7 +44,7 @@ export interface IngestResult {
   commits: { cid: CID; records: number; firstLine: number; lastLine: number }[]
 }
 
-type Pending = { path: string; value: RecordValue; cid: CID; line: number }
+type Pending = { path: string; value: RecordValue; block: Block; linked: boolean; line: number }
 
 /**
  * Commit a stream of records in batches, one commit per batch: JSON Lines text (one
@@ -100,7 +100,8 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
       meta,
       allowDangling: true,
       allowEmpty: true,
-      edits: pending.map((p) => ({ type: 'record' as const, path: p.path, value: p.value })),
+      // Each record was encoded to name its path: commit stores that block instead of encoding again.
+      edits: pending.map((p) => ({ type: 'record' as const, path: p.path, value: p.value, block: p.block })),
     })
     result.records += pending.length
     result.commits.push({ cid: r.cid, records: pending.length, firstLine: first, lastLine: last })
@@ -112,17 +113,25 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
 
   /** Links must point at blocks in the store or at records of this batch. */
   const dropDangling = async (): Promise<void> => {
+    // Only records with links need looking at (the encoder saw whether there were any).
+    if (!pending.some((p) => p.linked)) return
     const wanted = new Map<string, CID>()
-    const batchCids = new Set(pending.map((p) => p.cid.toString()))
-    for (const p of pending) for (const [, c] of linksOf(p.value)) if (!batchCids.has(c.toString())) wanted.set(c.toString(), c)
+    const batchCids = new Set(pending.map((p) => cidToString(p.block.cid)))
+    for (const p of pending) {
+      if (!p.linked) continue
+      for (const [, c] of linksOf(p.value)) {
+        const k = cidToString(c)
+        if (!batchCids.has(k)) wanted.set(k, c)
+      }
+    }
     if (wanted.size === 0) return
     const cids = [...wanted.values()]
     const present = await repo.blocks.hasMany(cids)
-    const missing = new Set(cids.filter((_, i) => !present[i]).map((c) => c.toString()))
+    const missing = new Set(cids.filter((_, i) => !present[i]).map(cidToString))
     if (missing.size === 0) return
     const keep: Pending[] = []
     for (const p of pending) {
-      const bad = [...linksOf(p.value)].find(([, c]) => missing.has(c.toString()))
+      const bad = p.linked ? [...linksOf(p.value)].find(([, c]) => missing.has(cidToString(c))) : undefined
       if (!bad) keep.push(p)
       else fail(p.line, new NotFoundError('linked CID', cidToString(bad[1]), `at ${bad[0]}; use --allow-dangling to accept it`))
     }
@@ -134,11 +143,12 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
     if (typeof item === 'string' && item.trim() === '') continue
     try {
       const parsed = typeof item === 'string' ? parseRecordJson(item, 'the input', { firstLine: line }) : (fromDagJson(item) as RecordValue)
-      const value = (await resolveReferences(repo, parsed, ref, inBatch, resolved)) as RecordValue
-      const { cid } = encodeNode(value)
-      const path = validateTreePath(template(value, cid, line))
-      pending.push({ path, value, cid, line })
-      inBatch.set(path, cid)
+      // Most records have no references: they skip the (async, copying) resolution.
+      const value = hasReferences(parsed) ? ((await resolveReferences(repo, parsed, ref, inBatch, resolved)) as RecordValue) : parsed
+      const { block, linked } = encodeNodeLinked(value)
+      const path = validateTreePath(template(value, block.cid, line))
+      pending.push({ path, value, block, linked, line })
+      inBatch.set(path, block.cid)
     } catch (e) {
       if (!(e instanceof PedigreeError)) throw e
       fail(line, e, typeof item === 'string' ? item : undefined)
@@ -149,6 +159,17 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
   }
   await flush()
   return result
+}
+
+/** Whether a value holds a `{"@": …}` reference anywhere (what resolveReferences would replace). */
+function hasReferences(value: unknown): boolean {
+  if (value === null || typeof value !== 'object' || value instanceof Uint8Array || CID.asCID(value)) return false
+  if (Array.isArray(value)) return value.some(hasReferences)
+  const obj = value as Record<string, unknown>
+  const keys = Object.keys(obj)
+  if (keys.length === 1 && keys[0] === '@') return true
+  for (const k of keys) if (hasReferences(obj[k])) return true
+  return false
 }
 
 /** Replace every `{"@": "<rev>:<path>"}` with the CID it names. */

@@ -1,8 +1,9 @@
 import { Aggregator, Query } from 'mingo'
 import { compare, resolve } from 'mingo/util'
 import { base32 } from 'multiformats/bases/base32'
-import { CID, cidToString } from '../codec/cid.js'
-import { decodeBlock } from '../codec/block.js'
+import { CID, DAG_CBOR, cidToString } from '../codec/cid.js'
+import { decodeBlockUnchecked, verifyBlock } from '../codec/block.js'
+import { decodeDagCborFields } from '../codec/dag-cbor-decode.js'
 import { InvalidInputError, NotFoundError } from '../errors.js'
 import { toDagJson } from '../model/record.js'
 import { ProllyTree } from '../model/tree.js'
@@ -166,7 +167,18 @@ function checkField(field: string, spec: string): string {
   return field
 }
 
-type Match = ((row: QueryRow) => boolean) | undefined
+interface Filter {
+  test: (row: QueryRow) => boolean
+  /**
+   * The top-level fields the filter can look at (besides `_path` and `_cid`), or undefined if
+   * that is not known (an operator such as `$expr` may read any field). When known, a record
+   * is first decoded with those fields only, and whole only if it matches.
+   */
+  fields?: ReadonlySet<string>
+  usesCid: boolean
+}
+
+type Match = Filter | undefined
 
 function compileFilter(filter: Record<string, unknown> | undefined): Match {
   if (filter === undefined) return undefined
@@ -176,8 +188,40 @@ function compileFilter(filter: Record<string, unknown> | undefined): Match {
     })
   }
   if (Object.keys(filter).length === 0) return undefined
-  const q = mingo('filter', () => new Query(linksAsStrings(filter) as Record<string, unknown>, MINGO))
-  return (row) => q.test(row)
+  const doc = linksAsStrings(filter) as Record<string, unknown>
+  const q = mingo('filter', () => new Query(doc, MINGO))
+  const fields = filterFields(doc)
+  // Over-approximated (any mention, in a value too): `_cid` text is only ever computed sooner.
+  const usesCid = JSON.stringify(doc).includes('_cid')
+  if (fields) {
+    fields.delete('_path')
+    fields.delete('_cid')
+  }
+  return { test: (row) => q.test(row), fields, usesCid }
+}
+
+/**
+ * The top-level fields a query document reads: the first segment of each field path, through
+ * `$and`, `$or` and `$nor`. A condition on a path depends on the value at that path only, so
+ * a row with just these fields matches exactly when the whole row does. Any other top-level
+ * operator (`$expr`, `$jsonSchema`, `$where`, …) may read anything: undefined then.
+ */
+function filterFields(doc: unknown): Set<string> | undefined {
+  const fields = new Set<string>()
+  const visit = (q: unknown): boolean => {
+    if (q === null || typeof q !== 'object' || Array.isArray(q)) return false
+    for (const [k, v] of Object.entries(q)) {
+      if (k === '$and' || k === '$or' || k === '$nor') {
+        if (!Array.isArray(v) || !v.every(visit)) return false
+      } else if (k.startsWith('$')) {
+        return false
+      } else {
+        fields.add(k.split('.')[0]!)
+      }
+    }
+    return true
+  }
+  return visit(doc) ? fields : undefined
 }
 
 function projectionOf(project: readonly string[] | Record<string, unknown>): Record<string, unknown> {
@@ -261,10 +305,30 @@ async function* matchingRows(repo: Repository, root: CID, prefix: string, match:
     batch = []
     size = Math.min(size * 2, MAX_BATCH)
   }
+  // `_cid` text is made for the rows that match only, unless the filter looks at it.
+  const eager = !match || match.usesCid
+  const test = (row: QueryRow): boolean => mingo('filter', () => match!.test(row))
   const next = async (): Promise<QueryRow[]> => {
     const read = inFlight.shift()!
-    const rows = toRows(read.batch, await read.blocks)
-    return match ? mingo('filter', () => rows.filter(match)) : rows
+    const blocks = await read.blocks
+    const out: QueryRow[] = []
+    // One record at a time, from bytes to kept or dropped row: a record that does not match
+    // is garbage before the next is decoded, so a scavenge finds little alive to copy.
+    for (let i = 0; i < read.batch.length; i++) {
+      const [path, cid] = read.batch[i]!
+      const bytes = blocks[i]
+      if (bytes === undefined) throw new NotFoundError('block', cidToString(cid), `the record at ${path}`, { path })
+      verifyBlock(cid, bytes)
+      if (match?.fields && cid.code === DAG_CBOR) {
+        const some = decodeDagCborFields(bytes, match.fields)
+        if (some && !test(toRow(path, eager ? cidText(cid) : undefined, some))) continue
+      }
+      const row = toRow(path, eager ? cidText(cid) : undefined, decodeBlockUnchecked(cid, bytes))
+      if (match && !test(row)) continue
+      if (!eager) row._cid = cidText(cid)
+      out.push(row)
+    }
+    return out
   }
   // A tree reader of our own with a small node cache: a scan reads each leaf once, and keeping
   // them in the repository's cache (4096 nodes) would hold ~100 MB for 100k records.
@@ -286,20 +350,18 @@ async function* matchingRows(repo: Repository, root: CID, prefix: string, match:
   }
 }
 
-function toRows(batch: readonly [string, CID][], blocks: readonly (Uint8Array | undefined)[]): QueryRow[] {
-  return batch.map(([path, cid], i) => {
-    const bytes = blocks[i]
-    if (bytes === undefined) throw new NotFoundError('block', cidToString(cid), `the record at ${path}`, { path })
-    const value = decodeBlock(cid, bytes)
-    const row: QueryRow = { _path: path, _cid: cidText(cid) }
-    if (value !== null && typeof value === 'object' && !Array.isArray(value) && !CID.asCID(value) && !(value instanceof Uint8Array)) {
-      // `_path` and `_cid` are the query's own: a record field of that name cannot shadow them.
-      for (const k of Object.keys(value)) if (k !== '_path' && k !== '_cid') row[k] = plain((value as Record<string, unknown>)[k])
-    } else {
-      row.value = plain(value)
-    }
+/** The row of a decoded record; `_cid` may be left undefined (in its place, for the field order) until the row matched. */
+function toRow(path: string, _cid: string | undefined, value: unknown): QueryRow {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && !CID.asCID(value) && !(value instanceof Uint8Array)) {
+    const record = plain(value) as Record<string, unknown>
+    // Spread copies the fields in one native step. `_path` and `_cid` are the query's own:
+    // a record field of that name must not shadow them, so such a record is copied field by field.
+    if (!Object.hasOwn(record, '_path') && !Object.hasOwn(record, '_cid')) return { _path: path, _cid, ...record }
+    const row: QueryRow = { _path: path, _cid }
+    for (const k of Object.keys(record)) if (k !== '_path' && k !== '_cid') row[k] = record[k]
     return row
-  })
+  }
+  return { _path: path, _cid, value: plain(value) }
 }
 
 /**

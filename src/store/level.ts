@@ -18,7 +18,12 @@ import { LevelIndexCells } from './index-cells.js'
 
 type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Uint8Array, string, V>
 
-const key = (cid: CID): string => cid.toString(base32)
+/**
+ * A block's key: its CID in base32 (what `cid.toString()` gives), encoded afresh each time.
+ * `CID#toString` would cache the text on the CID through a WeakMap entry and a Map per CID,
+ * about 1.7 KB of garbage (or of memory, for CIDs kept alive) for every block read or written.
+ */
+const key = (cid: CID): string => base32.encode(cid.bytes)
 
 /**
  * Keys from `prefix` on; callers stop at the first key that does not start with it. An upper
@@ -143,6 +148,8 @@ const FLUSH_BYTES = 64 * 1024 * KiB
 const MAX_UNFLUSHED_BYTES = 256 * 1024 * KiB
 /** Index entries waiting at which a flush starts in the background. */
 const FLUSH_ENTRIES = 16_384
+/** Index entries waiting at which writers wait for the flush (bounds the memory they take). */
+const MAX_PENDING_ENTRIES = 4 * FLUSH_ENTRIES
 
 /**
  * Blocks in LevelDB and pack files. Small blocks are LevelDB values; blocks of at least
@@ -154,9 +161,11 @@ const FLUSH_ENTRIES = 16_384
  * (fdatasync) and only then writes the entries to LevelDB in one batch. A flush runs before
  * any ref moves (the ref cells call {@link flush}), on close, before `cids()`, and in the
  * background every {@link FLUSH_BYTES}; so a file costs one fdatasync per 64 MiB instead of
- * one per batch, and a commit of many files one in all. While entries wait, small blocks wait
- * with them, so what LevelDB holds after any crash is what a prefix of the `putMany` calls
- * wrote: a crash discards only blocks that no ref reaches. If a flush fails, the blockstore
+ * one per batch, and a commit of many files one in all. Small blocks wait in the same queue
+ * (and are flushed in the background every {@link FLUSH_ENTRIES}), so a commit of 100k records
+ * goes on encoding while LevelDB writes the previous ones, and what LevelDB holds after any
+ * crash is what a prefix of the `putMany` calls wrote: a crash discards only blocks that no
+ * ref reaches. If a flush fails, the blockstore
  * refuses every later write and flush (so no ref can move onto blocks that may be lost).
  */
 class LevelBlockstore implements Blockstore {
@@ -212,7 +221,7 @@ class LevelBlockstore implements Blockstore {
   }
 
   /**
-   * Small blocks become LevelDB values (in one batch, or queued behind pending pack entries).
+   * Small blocks become LevelDB values, queued with the pending pack entries (write-behind).
    * Large ones not yet stored are encoded (in the thread pool, concurrently with other
    * writers), then appended to the current pack; their index entries wait for a flush.
    */
@@ -245,13 +254,9 @@ class LevelBlockstore implements Blockstore {
           this.unflushedBytes += e.stored.bytes.length
         })
       }
-      if (this.pending.size > 0) {
-        for (const [k, value] of small) this.pending.set(k, value)
-      } else if (small.length > 0) {
-        await this.batch(small.map(([k, value]) => ({ type: 'put', sublevel: this.db, key: k, value })))
-      }
+      for (const [k, value] of small) this.pending.set(k, value)
     })
-    if (this.unflushedBytes >= MAX_UNFLUSHED_BYTES) await this.flush()
+    if (this.unflushedBytes >= MAX_UNFLUSHED_BYTES || this.pending.size >= MAX_PENDING_ENTRIES) await this.flush()
     else if ((this.unflushedBytes >= FLUSH_BYTES || this.pending.size >= FLUSH_ENTRIES) && !this.background) {
       this.background = this.flush().finally(() => (this.background = undefined))
       // A failure is kept in `failed` and thrown to the next writer and to the next ref update.
@@ -325,6 +330,8 @@ class LevelBlockstore implements Blockstore {
 
   /** Index values by key: pending ones first (an entry leaves the map only after LevelDB has it). */
   private async values(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
+    // Nothing pending (any reader that did not write): no lookup of every key in the map.
+    if (this.pending.size === 0) return (await this.db.getMany(keys as string[])) as (Uint8Array | undefined)[]
     const out = keys.map((k) => this.pending.get(k))
     const missing: number[] = []
     out.forEach((v, i) => {
