@@ -1,75 +1,38 @@
 #!/usr/bin/env node
 // Target 1: add a large checkpoint to a LevelDB store (writeFile, including the final flush)
-// and check it out again (readFile into a file). Prints MB/s per run, medians, peak RSS and
-// the load average.
+// and check it out again (readFile into a file). Prints MB/s and CPU seconds per thread for
+// each run, medians, the peak RSS of the process and the load average.
 //
-//   node bench/perf/checkpoint.mjs [--gib=1] [--runs=3] [--dist=../../dist] [--no-checkout] [--source=stream]
+//   node bench/perf/checkpoint.mjs [--gib=1] [--runs=3] [--root=DIR] [--no-checkout] [--source=stream]
 //
 // The file is read the way `pedigree commit` reads it (readLocalFile, when the build has it;
-// `--source=stream` or an older build: fs.createReadStream with 1 MiB pieces).
-// The input is float32 "weights" (normally distributed, seeded), written once to
-// $PERF_SCRATCH (default /tmp/pedigree-perf) and reused, so the page cache holds it and the
-// runs measure pedigree rather than the disk the input comes from. Each run writes into a
-// fresh store. `--dist` points at another build (e.g. a copy of dist/ before a change).
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+// `--source=stream` or an older build: fs.createReadStream with 1 MiB pieces). The input is
+// float32 "weights" (normally distributed, seeded), written once to $PERF_SCRATCH and reused,
+// so the page cache holds it and the runs measure pedigree rather than the disk the input
+// comes from. Each run writes into a fresh store. `--root` measures another checkout.
+import { createReadStream, createWriteStream, existsSync, rmSync, statSync } from 'node:fs'
 import { open } from 'node:fs/promises'
-import { loadavg } from 'node:os'
-import { join, resolve } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { pathToFileURL } from 'node:url'
+import { cpuSince, join, load, median, parseArgs, scratchDir, targetRoot, threadCpu } from './util.mjs'
 
-const args = Object.fromEntries(
-  process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=')
-    return [k, v ?? true]
-  }),
-)
+const args = parseArgs()
 const GiB = 2 ** 30
 const gib = Number(args.gib ?? 1)
 const runs = Number(args.runs ?? 3)
-const dist = args.dist ? resolve(args.dist) : fileURLToPath(new URL('../../dist', import.meta.url))
-const scratch = process.env.PERF_SCRATCH ?? '/tmp/pedigree-perf'
-const { openLevelStore } = await import(pathToFileURL(join(dist, 'store/level.js')).href)
-const { writeFile, readFile, readLocalFile } = await import(pathToFileURL(join(dist, 'model/file.js')).href)
+const root = targetRoot(args)
+const scratch = scratchDir()
+const { openLevelStore } = await import(pathToFileURL(join(root, 'dist/store/level.js')).href)
+const { writeFile, readFile, readLocalFile } = await import(pathToFileURL(join(root, 'dist/model/file.js')).href)
 const useStream = args.source === 'stream' || !readLocalFile
 const openSource = (path) => (useStream ? createReadStream(path, { highWaterMark: 1 << 20 }) : readLocalFile(path))
 
-mkdirSync(scratch, { recursive: true })
 const input = join(scratch, `weights-${gib}g.bin`)
 if (!existsSync(input) || statSync(input).size !== gib * GiB) await makeWeights(input, gib * GiB)
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
 const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000)
 
-/** CPU seconds per thread of this process (Linux /proc): the main thread, then the others by id. */
-function threadCpu() {
-  const out = {}
-  const tick = 100 // USER_HZ
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
-      const name = tid === String(process.pid) ? 'main' : `t${tid}`
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      out[name] = (out[name] ?? 0) + (Number(f[11]) + Number(f[12])) / tick
-    } catch {}
-  }
-  return out
-}
-const cpuSince = (before) => {
-  const now = threadCpu()
-  return Object.entries(now)
-    .map(([k, v]) => [k, v - (before[k] ?? 0)])
-    .filter(([, v]) => v >= 0.05)
-    .sort((a, b) => b[1] - a[1])
-    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
-    .join(', ')
-}
-
-console.log(`checkpoint ${gib} GiB, ${runs} runs, dist ${dist}, source ${useStream ? 'createReadStream' : 'readLocalFile'}; load at start ${loadavg().map((x) => x.toFixed(2)).join(' ')}`)
+console.log(`checkpoint ${gib} GiB, ${runs} runs, ${root}, source ${useStream ? 'createReadStream' : 'readLocalFile'}; load at start ${load()}`)
 const add = []
 const out = []
 for (let r = 0; r < runs; r++) {
@@ -100,7 +63,7 @@ for (let r = 0; r < runs; r++) {
 console.log(
   `median: add ${median(add).toFixed(0)} MB/s` +
     (out.length ? `, checkout ${median(out).toFixed(0)} MB/s` : '') +
-    `; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB; load at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+    `; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB; load at end ${load()}`,
 )
 
 /** Seeded normally distributed float32 values, like the weights of a trained model. */

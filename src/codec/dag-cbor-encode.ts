@@ -215,21 +215,26 @@ function isAscii(s: string): boolean {
 
 function text(s: string): void {
   const n = s.length
-  let ascii = true
+  // Written as ASCII in one pass (most strings are); the first other character rewinds.
+  const start = at
+  head(3, n)
+  room(n)
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i)
     if (c > 0x7f) {
-      ascii = false
-      // Unpaired surrogates: the library and TextEncoder agree on U+FFFD, but leave them to it.
-      if (c >= 0xd800 && c <= 0xdfff && !pairedAt(s, i)) throw UNSUPPORTED
-      if (c >= 0xd800 && c <= 0xdbff) i++
+      at = start
+      return utf8(s)
     }
+    out[at++] = c
   }
-  if (ascii) {
-    head(3, n)
-    room(n)
-    for (let i = 0; i < n; i++) out[at++] = s.charCodeAt(i)
-    return
+}
+
+function utf8(s: string): void {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    // Unpaired surrogates: the library and TextEncoder agree on U+FFFD, but leave them to it.
+    if (c >= 0xd800 && c <= 0xdfff && !pairedAt(s, i)) throw UNSUPPORTED
+    if (c >= 0xd800 && c <= 0xdbff) i++
   }
   const bytes = textEncoder.encode(s)
   head(3, bytes.length)
