@@ -1,4 +1,4 @@
-import { CID } from '../codec/cid.js'
+import { CID, cidToString } from '../codec/cid.js'
 import { linksOf } from '../codec/block.js'
 import type { TreeEntry } from '../model/tree.js'
 import type { Repository } from './repository.js'
@@ -26,14 +26,14 @@ export interface IndexedEntry {
 
 /** Index what one commit added: reverse links of its new records and where each CID sits. */
 export async function indexCommit(repo: Repository, commit: CID, entries: Iterable<IndexedEntry>): Promise<void> {
-  const c = commit.toString()
+  const c = cidToString(commit)
   let batch: [string, string][] = []
   for (const { path, entry, value } of entries) {
-    const cid = entry.cid.toString()
+    const cid = cidToString(entry.cid)
     batch.push([`${PATH}${cid}/${path}`, c])
     if (entry.kind === 'record') {
       const record = value ?? (await repo.readNode(entry.cid))
-      for (const [field, target] of linksOf(record)) batch.push([`${DOWN}${target}/${cid}/${field}`, ''])
+      for (const [field, target] of linksOf(record)) batch.push([`${DOWN}${cidToString(target)}/${cid}/${field}`, ''])
     }
     if (batch.length >= 10_000) {
       await repo.store.index.putMany(batch)
@@ -55,7 +55,7 @@ export async function ensureIndexed(repo: Repository, { onProgress }: { onProgre
     const stack = [cid]
     while (stack.length > 0) {
       const at = stack.pop()!
-      const key = at.toString()
+      const key = cidToString(at)
       if (seen.has(key)) continue
       seen.add(key)
       if ((await repo.store.index.get(`${DONE}${key}`)) !== undefined) continue
@@ -87,7 +87,7 @@ export async function rebuildIndex(repo: Repository, options: { onProgress?: (co
 
 /** Records that link to `target`: [source, field] pairs. */
 export async function* linksTo(repo: Repository, target: CID | string): AsyncGenerator<{ source: CID; field: string }> {
-  const prefix = `${DOWN}${target.toString()}/`
+  const prefix = `${DOWN}${typeof target === 'string' ? target : cidToString(target)}/`
   for await (const [key] of repo.store.index.entries(prefix)) {
     const rest = key.slice(prefix.length)
     const slash = rest.indexOf('/')
@@ -97,7 +97,7 @@ export async function* linksTo(repo: Repository, target: CID | string): AsyncGen
 
 /** Paths at which `cid` has been committed (any ref, any time), at most `limit`. */
 export async function pathsOf(repo: Repository, cid: CID | string, limit = 3): Promise<string[]> {
-  const prefix = `${PATH}${cid.toString()}/`
+  const prefix = `${PATH}${typeof cid === 'string' ? cid : cidToString(cid)}/`
   const out: string[] = []
   for await (const [key] of repo.store.index.entries(prefix, { limit })) out.push(key.slice(prefix.length))
   return out
@@ -105,5 +105,5 @@ export async function pathsOf(repo: Repository, cid: CID | string, limit = 3): P
 
 /** Is this commit indexed? (fsck reports reachable commits that are not.) */
 export async function isIndexed(repo: Repository, commit: CID): Promise<boolean> {
-  return (await repo.store.index.get(`${DONE}${commit.toString()}`)) !== undefined
+  return (await repo.store.index.get(`${DONE}${cidToString(commit)}`)) !== undefined
 }
