@@ -28,18 +28,19 @@ export function normalizeRemoteUrl(url: string, base: string): string {
 }
 
 /**
- * The transport for a remote URL. Today: a path to another store (or a `file://` URL).
- * `http(s)://` (a `pedigree serve`) and `s3://` are recognised and refused until their
- * transports exist; a `.car` file is imported with `bundle import`.
+ * The transport for a remote URL: a path to another store (or a `file://` URL),
+ * `http(s)://` (a `pedigree serve`, see http-transport.ts) or `s3://bucket/prefix`
+ * (see s3-transport.ts); a `.car` file is imported with `bundle import`.
  *
  * @example
  * const t = await openTransport('/mnt/hpc/.pedigree', { local: repo.location })
  */
 export async function openTransport(url: string, { open, local }: OpenTransportOptions = {}): Promise<Transport> {
   const scheme = SCHEME.exec(url)?.[1]?.toLowerCase()
-  if (scheme === 'http' || scheme === 'https' || scheme === 's3') {
-    throw new PedigreeError('ERR_UNSUPPORTED', `${scheme}:// remotes are not supported yet (${url}); use a path to a store, or a bundle`, { url })
-  }
+  // Each scheme's transport is its own module, loaded only when used (the AWS SDK and the
+  // HTTP client cost start-up time every other command should not pay).
+  if (scheme === 'http' || scheme === 'https') return (await import('./http-transport.js')).openHttpTransport(url, { open, local })
+  if (scheme === 's3') return (await import('./s3-transport.js')).openS3Transport(url, { open, local })
   if (scheme && scheme !== 'file') throw new InvalidInputError(`unknown remote URL scheme '${scheme}://' in ${url}`, { url })
   const path = scheme === 'file' ? fileURLToPath(url) : resolve(url)
   if (/\.car$/i.test(path)) {
