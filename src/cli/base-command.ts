@@ -23,6 +23,10 @@ const EXIT_CODES: Record<string, number> = {
   ERR_INCOMPLETE: 5,
   ERR_UNSUPPORTED: 2,
   ERR_LOCKED: 6,
+  ERR_UNAUTHORIZED: 7,
+  ERR_FORBIDDEN: 7,
+  ERR_UNREACHABLE: 8,
+  ERR_TOO_LARGE: 2,
 }
 
 /**
