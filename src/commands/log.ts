@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
 import { commitJson, commitText, short } from '../cli/format.js'
+import { markTainted, type TaintedChange } from '../repo/log-taint.js'
 
 export default class Log extends BaseCommand<typeof Log> {
   static override summary = 'Show the history of a revision, newest first.'
@@ -19,16 +20,27 @@ export default class Log extends BaseCommand<typeof Log> {
 
   async run(): Promise<void> {
     const repo = await this.repo()
-    const entries = repo.log({ from: this.args.rev, limit: this.flags['max-count'], path: this.flags.path })
-    if (this.jsonEnabled()) return this.streamJson(entries, (e) => commitJson(e.cid, e.commit))
+    const entries = markTainted(repo, repo.log({ from: this.args.rev, limit: this.flags['max-count'], path: this.flags.path }))
+    if (this.jsonEnabled()) return this.streamJson(entries, (e) => ({ ...commitJson(e.cid, e.commit), ...(e.tainted ? { tainted: e.tainted } : {}) }))
     let first = true
-    for await (const { cid, commit } of entries) {
-      if (this.flags.oneline) this.log(`${short(cid)} ${commit.message.split('\n', 1)[0]}`)
+    for await (const { cid, commit, tainted } of entries) {
+      if (this.flags.oneline) this.log(`${short(cid)} ${commit.message.split('\n', 1)[0]}${tainted ? ` [tainted: ${tainted.length}${tainted.length >= 20 ? '+' : ''}]` : ''}`)
       else {
         if (!first) this.log('')
         this.log(commitText(cid, commit))
+        if (tainted) this.log(taintText(tainted))
       }
       first = false
     }
   }
+}
+
+/** The tainted entries a commit introduced, each with its root cause and reason. */
+function taintText(tainted: TaintedChange[]): string {
+  const lines = ['', '    Tainted (invalidated, or derived from something invalidated):']
+  for (const t of tainted) {
+    const self = t.taint.root === t.cid
+    lines.push(`      ! ${t.path}: ${self ? 'invalidated' : `derived from invalidated ${t.taint.root.slice(0, 16)}`}: ${t.taint.reason}`)
+  }
+  return lines.join('\n')
 }

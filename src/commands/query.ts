@@ -20,6 +20,8 @@ export default class QueryCommand extends BaseCommand<typeof QueryCommand> {
     'Files are skipped. Rows come in path order unless --sort is given.',
     '--aggregate runs a pipeline over the filtered records; --sort, --limit and --project then apply to its output.',
     'Table and csv columns are the --project fields, or those found in the first rows.',
+    'Rows that are tainted (invalidated, or derived from something invalidated) carry _tainted',
+    '(root cause and reason); filters can use it, e.g. {"_tainted": {"$exists": false}}.',
   ].join('\n')
   static override examples = [
     `<%= config.bin %> query main --filter '{"metrics.loss": {"$lt": 0.2}}'`,
@@ -49,14 +51,33 @@ export default class QueryCommand extends BaseCommand<typeof QueryCommand> {
       else options.project = fields = flags.project.split(',').map((f) => f.trim())
     }
     const repo = await this.repo()
-    const rows = repo.query(this.args.rev, options)
     const format: Format = this.jsonEnabled() ? 'json' : flags.format
+    const seen = { rows: 0, tainted: 0 }
+    const rows = countTainted(repo.query(this.args.rev, options), seen, format === 'table' || format === 'csv')
     const out = new Output()
     try {
       await write(format, rows, out, fields, options)
     } finally {
       out.flush()
     }
+    if (seen.tainted > 0 && !this.jsonEnabled()) {
+      process.stderr.write(`warning: ${seen.tainted} of ${seen.rows} rows are tainted (invalidated, or derived from something invalidated); see their _tainted field or \`pedigree tainted\`\n`)
+    }
+  }
+}
+
+/** Count rows and tainted rows; for table and csv, the taint mark becomes one readable cell. */
+async function* countTainted(rows: AsyncIterable<QueryRow>, seen: { rows: number; tainted: number }, flatten: boolean): AsyncGenerator<QueryRow> {
+  for await (const row of rows) {
+    seen.rows++
+    const taint = row._tainted as { root: string; reason: string } | undefined
+    if (taint) {
+      seen.tainted++
+      // (`_cid` may have been projected away: then say only what the root cause is.)
+      const how = taint.root === row._cid ? 'invalidated' : row._cid === undefined ? `tainted by ${taint.root.slice(0, 16)}` : `derived from ${taint.root.slice(0, 16)}`
+      if (flatten) row._tainted = `${how}: ${taint.reason}`
+    }
+    yield row
   }
 }
 

@@ -8,6 +8,8 @@ import { InvalidInputError, NotFoundError } from '../errors.js'
 import { toDagJson } from '../model/record.js'
 import { ProllyTree } from '../model/tree.js'
 import type { Repository } from './repository.js'
+import { INVALIDATIONS_REF } from './invalidations-ref.js'
+import type { Taint } from './lineage-graph.js'
 import { resolveCommit } from './resolve.js'
 
 /** A record as a query sees and returns it: links as CID strings, plus `_path` and `_cid`. */
@@ -35,6 +37,13 @@ export interface QueryOptions {
    * then apply to its output.
    */
   aggregate?: readonly Record<string, unknown>[]
+  /**
+   * Mark rows that are tainted (invalidated, or derived from something invalidated) with a
+   * `_tainted: {root, reason, invalidation}` field, which filters and pipelines can use too
+   * (e.g. `{"_tainted": {"$exists": false}}`). Default true; costs one ref read when nothing
+   * was ever invalidated.
+   */
+  taint?: boolean
 }
 
 // Scripts ($where, $function, $accumulator) stay off: query documents are data, and will
@@ -84,7 +93,8 @@ export async function* query(repo: Repository, rev: string, options: QueryOption
 
   const { commit } = await resolveCommit(repo, rev)
   if (limit === 0) return
-  const matching = matchingRows(repo, commit.tree, prefix, match)
+  const taints = options.taint === false ? undefined : await taintsOf(repo)
+  const matching = matchingRows(repo, commit.tree, prefix, match, taints)
 
   if (pipeline) {
     const input: QueryRow[] = []
@@ -196,6 +206,7 @@ function compileFilter(filter: Record<string, unknown> | undefined): Match {
   if (fields) {
     fields.delete('_path')
     fields.delete('_cid')
+    fields.delete('_tainted')
   }
   return { test: (row) => q.test(row), fields, usesCid }
 }
@@ -231,7 +242,8 @@ function projectionOf(project: readonly string[] | Record<string, unknown>): Rec
     if (bad !== undefined || fields.length === 0) {
       throw new InvalidInputError(`bad projection: '${bad ?? ''}' is not a field path`, { option: 'project', field: bad })
     }
-    const spec: Record<string, unknown> = { _path: 1 }
+    // `_path` is always kept, and so is the taint mark where there is one.
+    const spec: Record<string, unknown> = { _path: 1, _tainted: 1 }
     for (const f of fields) spec[f] = 1
     return spec
   }
@@ -293,7 +305,7 @@ function linksAsStrings(value: unknown): unknown {
  * Only bytes wait in flight: a batch is decoded and matched when its turn comes, so records
  * that do not match die young instead of being promoted by the garbage collector.
  */
-async function* matchingRows(repo: Repository, root: CID, prefix: string, match: Match): AsyncGenerator<QueryRow[]> {
+async function* matchingRows(repo: Repository, root: CID, prefix: string, match: Match, taints?: Map<string, Taint>): AsyncGenerator<QueryRow[]> {
   type Read = { batch: [string, CID][]; blocks: Promise<(Uint8Array | undefined)[]> }
   const inFlight: Read[] = []
   let size = FIRST_BATCH
@@ -319,11 +331,18 @@ async function* matchingRows(repo: Repository, root: CID, prefix: string, match:
       const bytes = blocks[i]
       if (bytes === undefined) throw new NotFoundError('block', cidToString(cid), `the record at ${path}`, { path })
       verifyBlock(cid, bytes)
+      const taint = taints?.get(cidText(cid))
       if (match?.fields && cid.code === DAG_CBOR) {
         const some = decodeDagCborFields(bytes, match.fields)
-        if (some && !test(toRow(path, eager ? cidText(cid) : undefined, some))) continue
+        if (some) {
+          const partial = toRow(path, eager ? cidText(cid) : undefined, some)
+          if (taint) partial._tainted = taint
+          if (!test(partial)) continue
+        }
       }
       const row = toRow(path, eager ? cidText(cid) : undefined, decodeBlockUnchecked(cid, bytes))
+      // Marked before the filter, so that a filter can select or exclude tainted rows.
+      if (taint) row._tainted = taint
       if (match && !test(row)) continue
       if (!eager) row._cid = cidText(cid)
       out.push(row)
@@ -384,6 +403,14 @@ function plain(value: unknown): unknown {
     if (v !== null && typeof v === 'object') obj[k] = plain(v)
   }
   return obj
+}
+
+/** Tainted CIDs (base32 text) with their taint, or undefined when nothing was ever invalidated. */
+async function taintsOf(repo: Repository): Promise<Map<string, Taint> | undefined> {
+  if (!(await repo.refs.get(INVALIDATIONS_REF))) return undefined
+  const { taintedSet } = await import('./taint.js')
+  const set = await taintedSet(repo)
+  return set.size > 0 ? set : undefined
 }
 
 /**

@@ -7,8 +7,9 @@ import type { Taint } from './lineage-graph.js'
 import { ensureIndexed, linksTo } from './link-index.js'
 import type { Repository } from './repository.js'
 
-/** The ref whose tree holds invalidation records; it travels with push and pull like any ref. */
-export const INVALIDATIONS_REF = 'invalidations'
+import { INVALIDATIONS_REF } from './invalidations-ref.js'
+
+export { INVALIDATIONS_REF }
 
 /** One invalidation: which node is wrong, why, and the record that says so. */
 export interface Invalidation {

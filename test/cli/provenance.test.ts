@@ -72,6 +72,24 @@ describe('provenance through the CLI (the fixture campaign)', () => {
     expect(again.code).toBe(4)
   })
 
+  it('after the invalidation, log and query mark what is tainted, with the reason', async () => {
+    // (runs after the invalidation above)
+    const log = await runJson<{ message: string; tainted?: { path: string; taint: { reason: string } }[] }[]>(['log', '--json'], { cwd })
+    const marked = log.json.filter((c) => c.tainted)
+    expect(marked.length).toBeGreaterThan(0)
+    expect(marked.flatMap((c) => c.tainted!.map((t) => t.path))).toContain('calibration/aps-acq-2024-03/cal-2024-03-11a.json')
+    expect(new Set(marked.flatMap((c) => c.tainted!.map((t) => t.taint.reason)))).toEqual(new Set(['detector moved']))
+    const text = await runCli(['log', '-n', '50'], { cwd })
+    expect(text.stdout).toMatch(/Tainted[\s\S]*! calibration\/aps-acq-2024-03\/cal-2024-03-11a\.json: invalidated: detector moved/)
+
+    const models = await runJson<{ _path: string; _tainted?: { reason: string } }[]>(['query', 'main', '--prefix', 'model/', '--json'], { cwd })
+    const best = models.json.find((r) => r._path === 'model/alcf-hpo-2024-03/braggnn-t05-best.json')!
+    expect(best._tainted?.reason).toBe('detector moved')
+    const table = await runCli(['query', 'main', '--prefix', 'model/'], { cwd })
+    expect(table.code).toBe(0)
+    expect(table.stderr).toMatch(/warning: \d+ of \d+ rows are tainted/)
+  })
+
   it('index rebuild reindexes every commit', async () => {
     const { code, json } = await runJson<{ commits: number }>(['index', 'rebuild', '--json'], { cwd })
     expect(code).toBe(0)

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Repository } from '../../src/repo/repository.js'
 import { cidToString } from '../../src/codec/cid.js'
+import { markTainted } from '../../src/repo/log-taint.js'
 
 const author = { name: 'flow', email: 'flow@example.org' }
 
@@ -131,6 +132,34 @@ describe.each([
     expect(after).not.toContain('scan/s1.json')
     expect(after).toContain('scan/s2.json')
     expect(after).toContain('task/t1.json') // still derived from the old scans
+  })
+
+  it('log marks the commits that brought tainted entries, and query marks tainted rows', async () => {
+    await ingestPipeline(3) // commits: [cal, s1, s2], [c1, t1, m1], [e1, s3]
+    const unmarked = []
+    for await (const e of markTainted(repo, repo.log())) unmarked.push(e)
+    expect(unmarked.every((e) => e.tainted === undefined)).toBe(true) // nothing invalidated yet
+    await repo.invalidate('main:calibration/cal-1.json', { reason: 'gain mis-set', who: author })
+    const root = (await repo.resolveEntry('main:calibration/cal-1.json')).entry.cid.toString()
+
+    const marked = []
+    for await (const e of markTainted(repo, repo.log())) marked.push(e.tainted?.map((t) => t.path) ?? [])
+    expect(marked).toEqual([['eval/e1.json'], ['model/m1.json', 'task/t1.json'], ['calibration/cal-1.json', 'scan/s1.json', 'scan/s2.json']])
+
+    const rows = []
+    for await (const row of repo.query('main', { project: ['id'] })) rows.push(row)
+    const taintedIds = rows.filter((r) => r._tainted).map((r) => r.id)
+    expect(taintedIds.sort()).toEqual(['cal-1', 'e1', 'm1', 's1', 's2', 't1'])
+    expect(rows.find((r) => r.id === 'e1')!._tainted).toMatchObject({ root, reason: 'gain mis-set' })
+    // The mark is a field filters can use: the clean records only.
+    const clean = []
+    for await (const row of repo.query('main', { filter: { _tainted: { $exists: false } } })) clean.push(row.id)
+    expect(clean.sort()).toEqual(['c1', 's3'])
+    const onlyTainted = []
+    for await (const row of repo.query('main', { filter: { type: 'scan', _tainted: { $exists: true } } })) onlyTainted.push(row.id)
+    expect(onlyTainted.sort()).toEqual(['s1', 's2'])
+    // Opting out leaves rows as stored.
+    for await (const row of repo.query('main', { taint: false })) expect(row._tainted).toBeUndefined()
   })
 
   it('index rebuild gives the same downstream answers as the incremental index', async () => {
