@@ -12,11 +12,14 @@ export default class Ingest extends BaseCommand<typeof Ingest> {
     'Links are {"/": "<cid>"}; {"@": "<rev>:<path>"} is resolved to the CID at that path when the line is read.',
     'A bad line stops the ingest before anything of its batch is committed (earlier batches stay),',
     'unless --skip-bad, which writes bad lines to a rejects file and goes on.',
+    'Running the same ingest again (after a crash or an error) resumes it: a batch whose records the ref',
+    'already holds unchanged is skipped, with a note, so nothing is committed twice.',
   ].join('\n')
   static override examples = [
     '<%= config.bin %> ingest -b main --path-template "tasks/{workflow_id}/{task_id}.json" tasks.jsonl',
     'flowcept-export | <%= config.bin %> ingest -b campaigns/c42 --batch 5000 -',
     '<%= config.bin %> ingest -b main --skip-bad --rejects bad.jsonl events.jsonl',
+    '<%= config.bin %> ingest -b main --batch 1000 tasks.jsonl   # again after a crash: committed batches are skipped',
   ]
   static override args = { file: Args.string({ description: 'JSON Lines file, or - for stdin', default: '-' }) }
   static override flags = {
@@ -58,6 +61,10 @@ export default class Ingest extends BaseCommand<typeof Ingest> {
     if (interactive) process.stderr.write('\r\x1b[2K')
     if (rejects) await new Promise((resolve) => rejects!.end(resolve))
     this.log(`ingested ${result.records} records from ${result.lines} lines in ${result.commits.length} commit(s) on ${this.flags.branch}`)
+    if (result.skipped.length) {
+      const skippedRecords = result.skipped.reduce((n, b) => n + b.records, 0)
+      this.log(`skipped ${result.skipped.length} batch(es) of ${skippedRecords} records that ${this.flags.branch} already holds unchanged (committed by an earlier run)`)
+    }
     if (result.rejected) this.log(`${result.rejected} bad line(s) written to ${rejectsPath}`)
     return {
       ref: this.flags.branch,
@@ -66,6 +73,7 @@ export default class Ingest extends BaseCommand<typeof Ingest> {
       rejected: result.rejected,
       ...(result.rejected ? { rejectsFile: rejectsPath } : {}),
       commits: result.commits.map((c) => ({ cid: cidToString(c.cid), records: c.records, firstLine: c.firstLine, lastLine: c.lastLine })),
+      skipped: result.skipped,
     }
   }
 }

@@ -18,7 +18,10 @@ export interface IngestOptions {
    * `{_cid}` its CID, `{_line}` its line number. Default `records/{_cid}.json`.
    */
   pathTemplate?: string
-  /** Records per commit (default 1000). A crash loses at most the open batch. */
+  /**
+   * Records per commit (default 1000). A crash loses at most the open batch, and running the
+   * same ingest again resumes it: batches already committed change nothing and are skipped.
+   */
   batch?: number
   /** Record bad lines through `onReject` and go on, instead of stopping. */
   skipBad?: boolean
@@ -39,9 +42,15 @@ export interface IngestReject {
 
 export interface IngestResult {
   lines: number
+  /** Records in the batches committed by this run. */
   records: number
   rejected: number
   commits: { cid: CID; records: number; firstLine: number; lastLine: number }[]
+  /**
+   * Batches whose records the ref already held exactly (an ingest run again after a crash or
+   * an error): nothing was committed for them.
+   */
+  skipped: { records: number; firstLine: number; lastLine: number }[]
 }
 
 type Pending = { path: string; value: RecordValue; block: Block; linked: boolean; line: number }
@@ -65,7 +74,7 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
   checkRefName(ref)
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new InvalidInputError(`batch size must be a positive integer, got ${batchSize}`)
   const template = compileTemplate(pathTemplate)
-  const result: IngestResult = { lines: 0, records: 0, rejected: 0, commits: [] }
+  const result: IngestResult = { lines: 0, records: 0, rejected: 0, commits: [], skipped: [] }
   let pending: Pending[] = []
   let inBatch = new Map<string, CID>()
   const resolved = new Map<string, CID>()
@@ -93,18 +102,24 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
     if (pending.length === 0) return
     const first = pending[0]!.line
     const last = pending[pending.length - 1]!.line
-    const r = await commit(repo, {
-      ref,
-      author,
-      message: `${options.message ?? 'ingest'}: ${pending.length} records (lines ${first}–${last})`,
-      meta,
-      allowDangling: true,
-      allowEmpty: true,
-      // Each record was encoded to name its path: commit stores that block instead of encoding again.
-      edits: pending.map((p) => ({ type: 'record' as const, path: p.path, value: p.value, block: p.block })),
-    })
-    result.records += pending.length
-    result.commits.push({ cid: r.cid, records: pending.length, firstLine: first, lastLine: last })
+    try {
+      const r = await commit(repo, {
+        ref,
+        author,
+        message: `${options.message ?? 'ingest'}: ${pending.length} records (lines ${first}–${last})`,
+        meta,
+        allowDangling: true,
+        // Each record was encoded to name its path: commit stores that block instead of encoding again.
+        edits: pending.map((p) => ({ type: 'record' as const, path: p.path, value: p.value, block: p.block })),
+      })
+      result.records += pending.length
+      result.commits.push({ cid: r.cid, records: pending.length, firstLine: first, lastLine: last })
+    } catch (e) {
+      // The ref holds every record of this batch at its path already (the same ingest run
+      // before, up to a crash or an error): skipping it is what makes a re-run resume.
+      if (!(e instanceof PedigreeError && e.code === 'ERR_NOTHING_TO_COMMIT')) throw e
+      result.skipped.push({ records: pending.length, firstLine: first, lastLine: last })
+    }
     pending = []
     inBatch = new Map()
     resolved.clear()
