@@ -1,8 +1,407 @@
-import { PedigreeError } from '../errors.js'
+import { CarBlockIterator } from '@ipld/car/iterator'
+import { encode as encodeCbor } from '@ipld/dag-cbor'
+import type { Block } from '../codec/block.js'
+import { CID, cidToString, parseCid } from '../codec/cid.js'
+import { InvalidInputError, PedigreeError } from '../errors.js'
 import type { OpenTransportOptions } from './open-transport.js'
-import type { Transport } from './transport.js'
+import type { PutBlocksResult, RemoteRef, RemoteRefResult, RemoteRefUpdate, Transport } from './transport.js'
 
-/** The transport to a `pedigree serve` at an `http(s)://` URL. Not built yet. */
-export async function openHttpTransport(url: string, _options: OpenTransportOptions = {}): Promise<Transport> {
-  throw new PedigreeError('ERR_UNSUPPORTED', `http(s):// remotes are not supported yet (${url}); use a path to a store, or a bundle`, { url })
+/*
+ * The sync protocol of `pedigree serve`, version 1: one HTTP request per Transport call.
+ *
+ *   GET  v1/refs          → {refs: [{name, cid}]}
+ *   POST v1/sync/has      {cids}                → {have: [boolean]}
+ *   POST v1/sync/get      {cids}                → CAR stream of the blocks it has
+ *   POST v1/sync/walk     {heads, have, limit}  → CAR stream of commit and tag nodes
+ *   POST v1/sync/put      CAR stream            → {blocks, bytes}
+ *   POST v1/sync/cas      {name, expected, next, who, message, force} → {name, old, new}
+ *
+ * CIDs travel as base32 text in JSON and in binary inside CARv1 streams (roots: none). Errors
+ * are `{error: {code, message, data}}` with a fitting status; the client rebuilds the same
+ * PedigreeError, so a command fails the same way (and with the same exit code) as it does
+ * against a path remote. This module holds both ends' shared pieces (CAR framing) and the
+ * client; src/server/ holds the server.
+ */
+
+/** Media type of a CAR stream. */
+export const CAR_MEDIA_TYPE = 'application/vnd.ipld.car'
+/** Protocol routes, relative to the server's base URL. */
+export const ROUTES = {
+  refs: 'v1/refs',
+  has: 'v1/sync/has',
+  get: 'v1/sync/get',
+  walk: 'v1/sync/walk',
+  put: 'v1/sync/put',
+  cas: 'v1/sync/cas',
+} as const
+
+/** Environment variable the CLI reads a bearer token from when the remote is http(s)://. */
+export const TOKEN_ENV = 'PEDIGREE_TOKEN'
+
+// ---------------------------------------------------------------------------------------
+// CARv1 framing, streamed
+
+/** Small blocks are framed into buffers of about this size (fewer, larger writes to the socket). */
+const FRAME_BYTES = 256 * 1024
+/** Blocks at least this big go out as their own chunk, without a copy. */
+const LARGE_BLOCK = 64 * 1024
+
+function varintLength(n: number): number {
+  let len = 1
+  while (n >= 0x80) {
+    n = Math.floor(n / 128)
+    len++
+  }
+  return len
+}
+
+function writeVarint(n: number, into: Uint8Array, at: number): number {
+  while (n >= 0x80) {
+    into[at++] = (n & 0x7f) | 0x80
+    n = Math.floor(n / 128)
+  }
+  into[at++] = n
+  return at
+}
+
+/** The header of a CARv1 stream: varint length, then dag-cbor `{roots, version: 1}`. */
+export function carHeader(roots: readonly CID[] = []): Uint8Array {
+  const body = encodeCbor({ roots: [...roots], version: 1 })
+  const out = new Uint8Array(varintLength(body.length) + body.length)
+  out.set(body, writeVarint(body.length, out, 0))
+  return out
+}
+
+/**
+ * A CARv1 stream of `blocks` (https://ipld.io/specs/transport/car/carv1/): the header, then each
+ * block as varint(length) · CID · bytes. Small blocks are gathered into buffers of about
+ * 256 KiB; large ones are passed through as they are. Memory stays bounded by one buffer plus
+ * the block in hand.
+ *
+ * @example
+ * for await (const chunk of carStream(blocks)) socket.write(chunk)
+ */
+export async function* carStream(blocks: AsyncIterable<Block> | Iterable<Block>, roots: readonly CID[] = []): AsyncGenerator<Uint8Array> {
+  let buf = new Uint8Array(FRAME_BYTES)
+  let at = 0
+  const header = carHeader(roots)
+  buf.set(header, 0)
+  at = header.length
+  for await (const { cid, bytes } of blocks) {
+    const id = cid.bytes
+    const length = id.length + bytes.length
+    const head = varintLength(length) + id.length
+    if (bytes.length >= LARGE_BLOCK) {
+      const prefix = new Uint8Array(head)
+      prefix.set(id, writeVarint(length, prefix, 0))
+      if (at > 0) yield buf.subarray(0, at)
+      buf = new Uint8Array(FRAME_BYTES)
+      at = 0
+      yield prefix
+      yield bytes
+      continue
+    }
+    if (at + head + bytes.length > buf.length) {
+      yield buf.subarray(0, at)
+      buf = new Uint8Array(FRAME_BYTES)
+      at = 0
+    }
+    at = writeVarint(length, buf, at)
+    buf.set(id, at)
+    at += id.length
+    buf.set(bytes, at)
+    at += bytes.length
+  }
+  if (at > 0) yield buf.subarray(0, at)
+}
+
+/**
+ * The blocks of a CAR stream, as they arrive. Not verified (the caller verifies each block
+ * against its CID). A stream that ends mid-block, or is not a CAR, fails with ERR_CORRUPT
+ * naming `source`; `data.truncated` says which.
+ */
+export async function* carBlocks(chunks: AsyncIterable<Uint8Array>, source: string): AsyncGenerator<Block> {
+  let iterator: AsyncIterable<{ cid: CID; bytes: Uint8Array }>
+  try {
+    iterator = await CarBlockIterator.fromIterable(chunks)
+  } catch (e) {
+    throw badCar(source, e)
+  }
+  const it = iterator[Symbol.asyncIterator]()
+  for (;;) {
+    let next: IteratorResult<{ cid: CID; bytes: Uint8Array }>
+    try {
+      next = await it.next()
+    } catch (e) {
+      throw badCar(source, e)
+    }
+    if (next.done) return
+    // @ipld/car may bring its own copy of multiformats: take the CID in ours.
+    const cid = CID.asCID(next.value.cid) ?? next.value.cid
+    yield { cid, bytes: next.value.bytes }
+  }
+}
+
+function badCar(source: string, e: unknown): PedigreeError {
+  if (e instanceof PedigreeError) return e
+  const message = (e as Error)?.message ?? String(e)
+  const truncated = /unexpected end/i.test(message)
+  return new PedigreeError('ERR_CORRUPT', `the CAR stream from ${source} is ${truncated ? 'truncated' : 'not valid CARv1'}: ${message}`, { source, reason: message, truncated }, { cause: e })
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON forms of the protocol's messages
+
+export const cidsToJson = (cids: readonly CID[]): string[] => cids.map((c) => cidToString(c))
+
+/** Parse a list of CIDs from a request or answer; `field` names it in the error. */
+export function cidsFromJson(value: unknown, field: string): CID[] {
+  if (!Array.isArray(value)) throw new InvalidInputError(`'${field}' must be an array of CID strings`, { field })
+  return value.map((v) => {
+    if (typeof v !== 'string') throw new InvalidInputError(`'${field}' must be an array of CID strings`, { field })
+    return parseCid(v)
+  })
+}
+
+/** A RemoteRefUpdate as JSON. */
+export function updateToJson(u: RemoteRefUpdate): Record<string, unknown> {
+  return {
+    name: u.name,
+    expected: u.expected ? cidToString(u.expected) : null,
+    next: cidToString(u.next),
+    who: u.who,
+    message: u.message,
+    force: u.force ?? false,
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The client
+
+export interface HttpTransportOptions extends OpenTransportOptions {
+  /**
+   * Bearer token sent with every request. Default: the environment variable PEDIGREE_TOKEN
+   * (read here, like a cloud SDK reads its credentials), or none.
+   */
+  token?: string
+}
+
+/**
+ * The transport to a `pedigree serve` at an `http(s)://` URL (a path after the host is kept,
+ * for a server behind a reverse proxy). Nothing is contacted until the first call. Nothing it
+ * receives is trusted: blocks go to the caller unverified, and fetch/clone verify each one (and
+ * the DAG's completeness) before any ref moves; the server verifies what a push sends.
+ *
+ * @example
+ * const t = await openHttpTransport('http://127.0.0.1:8080', { token: process.env.PEDIGREE_TOKEN })
+ * try { console.log(await t.listRefs()) } finally { await t.close() }
+ */
+export async function openHttpTransport(url: string, options: HttpTransportOptions = {}): Promise<Transport> {
+  return new HttpTransport(url, options.token ?? (process.env[TOKEN_ENV] || undefined))
+}
+
+type JsonBody = Record<string, unknown>
+
+export class HttpTransport implements Transport {
+  private readonly base: URL
+  private readonly inFlight = new Set<AbortController>()
+
+  constructor(
+    readonly url: string,
+    private readonly token?: string,
+  ) {
+    let base: URL
+    try {
+      base = new URL(url)
+    } catch (e) {
+      throw new InvalidInputError(`not a valid URL: ${url}`, { url }, { cause: e })
+    }
+    if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new InvalidInputError(`not an http(s):// URL: ${url}`, { url })
+    if (base.username || base.password) throw new InvalidInputError(`put no credentials in a remote URL (${base.host}); use a token (${TOKEN_ENV})`, { url: base.origin })
+    if (!base.pathname.endsWith('/')) base.pathname += '/'
+    base.search = ''
+    base.hash = ''
+    this.base = base
+  }
+
+  async listRefs(): Promise<RemoteRef[]> {
+    const body = (await this.json('GET', ROUTES.refs)) as { refs?: { name: string; cid: string }[] }
+    if (!Array.isArray(body.refs)) throw this.protocolError('refs', 'no refs list')
+    return body.refs.map((r) => ({ name: String(r.name), cid: parseCid(String(r.cid)) }))
+  }
+
+  async hasMany(cids: readonly CID[]): Promise<boolean[]> {
+    if (cids.length === 0) return []
+    const body = (await this.json('POST', ROUTES.has, { cids: cidsToJson(cids) })) as { have?: unknown[] }
+    if (!Array.isArray(body.have) || body.have.length !== cids.length) throw this.protocolError('has', `expected ${cids.length} answers`)
+    return body.have.map((h) => h === true)
+  }
+
+  getBlocks(cids: readonly CID[]): AsyncIterable<Block> {
+    if (cids.length === 0) return (async function* () {})()
+    return this.car(ROUTES.get, { cids: cidsToJson(cids) })
+  }
+
+  walkCommits(heads: readonly CID[], { have = [], limit }: { have?: readonly CID[]; limit: number }): AsyncIterable<Block> {
+    return this.car(ROUTES.walk, { heads: cidsToJson(heads), have: cidsToJson(have), limit })
+  }
+
+  async putBlocks(blocks: AsyncIterable<Block>): Promise<PutBlocksResult> {
+    // An error of the source (a local block gone, a test's cut connection) is what to report,
+    // not the aborted request it causes.
+    let sourceError: { e: unknown } | undefined
+    const body = (async function* () {
+      try {
+        yield* carStream(blocks)
+      } catch (e) {
+        sourceError = { e }
+        throw e
+      }
+    })()
+    try {
+      const res = await this.request('POST', ROUTES.put, { body, type: CAR_MEDIA_TYPE })
+      const out = (await this.readJson(res, ROUTES.put)) as PutBlocksResult
+      return { blocks: Number(out.blocks), bytes: Number(out.bytes) }
+    } catch (e) {
+      if (sourceError) throw sourceError.e
+      throw e
+    }
+  }
+
+  async compareAndSwapRef(update: RemoteRefUpdate): Promise<RemoteRefResult> {
+    const body = (await this.json('POST', ROUTES.cas, updateToJson(update))) as { name: string; old: string | null; new: string }
+    return { name: body.name, old: body.old ? parseCid(body.old) : null, new: parseCid(body.new) }
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.inFlight) c.abort()
+    this.inFlight.clear()
+  }
+
+  // -------------------------------------------------------------------------------------
+
+  private async json(method: 'GET' | 'POST', route: string, body?: JsonBody): Promise<unknown> {
+    const res = await this.request(method, route, body === undefined ? {} : { body: JSON.stringify(body), type: 'application/json' })
+    return this.readJson(res, route)
+  }
+
+  private async *car(route: string, body: JsonBody): AsyncGenerator<Block> {
+    const res = await this.request('POST', route, { body: JSON.stringify(body), type: 'application/json', accept: CAR_MEDIA_TYPE })
+    const type = res.headers.get('content-type') ?? ''
+    if (!type.startsWith(CAR_MEDIA_TYPE) || !res.body) {
+      await res.body?.cancel().catch(() => {})
+      throw this.protocolError(route, `expected ${CAR_MEDIA_TYPE}, got '${type}'`)
+    }
+    const stream = res.body
+    try {
+      yield* carBlocks(this.chunks(stream, route), this.where(route))
+    } finally {
+      // The caller may stop early (a bad block): release the connection.
+      await stream.cancel().catch(() => {})
+    }
+  }
+
+  /** The response body's chunks, a failed read becoming ERR_UNREACHABLE (the server went away mid-stream). */
+  private async *chunks(stream: ReadableStream<Uint8Array>, route: string): AsyncGenerator<Uint8Array> {
+    const reader = stream.getReader()
+    try {
+      for (;;) {
+        let r: Awaited<ReturnType<typeof reader.read>>
+        try {
+          r = await reader.read()
+        } catch (e) {
+          throw this.unreachable(route, e)
+        }
+        if (r.done) return
+        yield r.value
+      }
+    } finally {
+      reader.releaseLock()
+    }
+  }
+
+  private async request(
+    method: 'GET' | 'POST',
+    route: string,
+    { body, type, accept = 'application/json' }: { body?: string | AsyncIterable<Uint8Array>; type?: string; accept?: string },
+  ): Promise<Response> {
+    const headers: Record<string, string> = { accept }
+    if (type) headers['content-type'] = type
+    if (this.token) headers.authorization = `Bearer ${this.token}`
+    const controller = new AbortController()
+    this.inFlight.add(controller)
+    let res: Response
+    try {
+      res = await fetch(new URL(route, this.base), {
+        method,
+        headers,
+        body: body as RequestInit['body'],
+        signal: controller.signal,
+        // A streamed request body (a push) needs half-duplex mode in Node's fetch.
+        ...(body !== undefined && typeof body !== 'string' ? { duplex: 'half' } : {}),
+      } as RequestInit)
+    } catch (e) {
+      this.inFlight.delete(controller)
+      throw this.unreachable(route, e)
+    }
+    if (!res.ok) {
+      this.inFlight.delete(controller)
+      throw await this.errorOf(res, route)
+    }
+    // The controller stays until close() when the body is still to be read; that is harmless.
+    this.inFlight.delete(controller)
+    return res
+  }
+
+  private async readJson(res: Response, route: string): Promise<unknown> {
+    let text: string
+    try {
+      text = await res.text()
+    } catch (e) {
+      throw this.unreachable(route, e)
+    }
+    try {
+      return JSON.parse(text)
+    } catch {
+      throw this.protocolError(route, 'the answer is not JSON')
+    }
+  }
+
+  /** The PedigreeError a failed answer carries, rebuilt with the same code and data. */
+  private async errorOf(res: Response, route: string): Promise<PedigreeError> {
+    const text = await res.text().catch(() => '')
+    let parsed: { error?: { code?: unknown; message?: unknown; data?: unknown } } | undefined
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      parsed = undefined
+    }
+    const err = parsed?.error
+    if (err && typeof err.code === 'string' && typeof err.message === 'string') {
+      const data = err.data && typeof err.data === 'object' ? (err.data as Record<string, unknown>) : {}
+      return new PedigreeError(err.code, err.message, data)
+    }
+    // Not a pedigree server's answer (a proxy, another server): say what came back.
+    const code =
+      res.status === 401 ? 'ERR_UNAUTHORIZED' : res.status === 403 ? 'ERR_FORBIDDEN' : res.status === 404 ? 'ERR_NOT_FOUND' : res.status === 413 ? 'ERR_TOO_LARGE' : 'ERR_UNREACHABLE'
+    return new PedigreeError(code, `${this.where(route)} answered HTTP ${res.status} ${res.statusText} without a pedigree error; is ${this.url} a \`pedigree serve\`?`, {
+      url: this.url,
+      status: res.status,
+    })
+  }
+
+  private unreachable(route: string, e: unknown): PedigreeError {
+    if (e instanceof PedigreeError) return e
+    const cause = (e as { cause?: { code?: string; message?: string } })?.cause
+    const reason = cause?.code ?? cause?.message ?? (e as Error)?.message ?? String(e)
+    return new PedigreeError('ERR_UNREACHABLE', `cannot reach ${this.url} (${route}): ${reason}`, { url: this.url, reason }, { cause: e })
+  }
+
+  private protocolError(route: string, why: string): PedigreeError {
+    return new PedigreeError('ERR_UNREACHABLE', `${this.where(route)} did not answer as a pedigree server: ${why}`, { url: this.url, route })
+  }
+
+  private where(route: string): string {
+    return new URL(route, this.base).toString()
+  }
 }
