@@ -59,7 +59,7 @@ function diffText(d: DiffItem, stat: boolean): string {
 }
 
 /** Entries as `ls`, `show` and `checkout` print them (cid as a string); field values as DAG-JSON. */
-function diffJson(d: DiffItem): unknown {
+export function diffJson(d: DiffItem): unknown {
   return {
     type: d.type,
     path: d.path,
