@@ -10,6 +10,8 @@ import { Refs } from '../refs/refs.js'
 import { openLevelStore, type LevelStoreOptions } from '../store/level.js'
 import { openMemoryStore } from '../store/memory.js'
 import type { Store } from '../store/store.js'
+import type { S3StoreOptions } from '../store/s3/store.js'
+import { isS3Url } from '../store/s3/url.js'
 import type { ReflogEntry } from '../refs/refs.js'
 import { checkout, type CheckoutOptions, type CheckoutResult } from './checkout.js'
 import { commit, type CommitOptions, type CommitResult } from './commit.js'
@@ -38,8 +40,22 @@ import type { Person } from '../model/commit.js'
 export const STORE_DIRNAME = '.pedigree'
 const FORMAT_FILE = 'FORMAT'
 const FORMAT = 'pedigree store format 1\n'
+/** In a `.pedigree` folder whose store lives elsewhere (S3): the store's URL. */
+const STORE_FILE = 'STORE'
 
-export type OpenOptions = LevelStoreOptions
+export interface OpenOptions extends LevelStoreOptions {
+  /** How to reach a store in S3 (default: the usual AWS environment). */
+  s3?: S3StoreOptions
+}
+
+/** What `Repository.init` may do beyond opening. */
+export interface InitOptions extends OpenOptions {
+  /**
+   * Keep the blocks and refs at this URL (`s3://bucket/prefix`, created there) and only a
+   * pointer to it in the `.pedigree` folder, so that commands run in that folder use it.
+   */
+  store?: string
+}
 
 /**
  * A pedigree repository: a store (blocks, refs, config) and the operations on it.
@@ -71,11 +87,29 @@ export class Repository {
     return this.store.location
   }
 
-  /** Create a store in `dir` (the `.pedigree` folder itself). Refuses if one is already there. */
-  static async init(dir: string, options: OpenOptions = {}): Promise<Repository> {
+  /**
+   * Create a store in `dir` (the `.pedigree` folder itself, or an `s3://bucket/prefix` URL).
+   * With `store`, the blocks and refs go to that URL and `dir` only points at it. Refuses if
+   * a store is already there.
+   */
+  static async init(dir: string, options: InitOptions = {}): Promise<Repository> {
+    if (isS3Url(dir)) return Repository.initS3(dir, options)
     const root = resolve(dir)
     if (existsSync(join(root, FORMAT_FILE))) {
       throw new PedigreeError('ERR_EXISTS', `a pedigree store already exists at ${root}`, { location: root })
+    }
+    if (options.store !== undefined) {
+      // The remote store first: if it cannot be created, nothing is left behind here.
+      const repo = await Repository.initS3(options.store, options)
+      try {
+        await mkdir(root, { recursive: true })
+        await writeFile(join(root, STORE_FILE), `${repo.location}\n`)
+        await writeFile(join(root, FORMAT_FILE), FORMAT)
+      } catch (e) {
+        await repo.close().catch(() => {})
+        throw e
+      }
+      return repo
     }
     await mkdir(root, { recursive: true })
     const store = await openLevelStore(root, options)
@@ -85,10 +119,35 @@ export class Repository {
     return repo
   }
 
-  /** Open the store in `dir` (the `.pedigree` folder, or a folder that contains one). */
+  /**
+   * Open the store in `dir` (the `.pedigree` folder, a folder that contains one, or an
+   * `s3://bucket/prefix` URL). A `.pedigree` folder made by `init` with `store` opens the
+   * store it points at.
+   */
   static async open(dir: string, options: OpenOptions = {}): Promise<Repository> {
+    if (isS3Url(dir)) return Repository.openS3(dir, options)
     const root = await storeRoot(resolve(dir))
+    const pointer = join(root, STORE_FILE)
+    if (existsSync(pointer)) return Repository.openS3((await readFile(pointer, 'utf8')).trim(), options)
     return new Repository(await openLevelStore(root, options))
+  }
+
+  private static async initS3(url: string, options: OpenOptions): Promise<Repository> {
+    const { initS3Store } = await import('../store/s3/store.js')
+    const repo = new Repository(await initS3Store(url, options.s3))
+    try {
+      await repo.trees.empty()
+    } catch (e) {
+      await repo.close().catch(() => {})
+      throw e
+    }
+    return repo
+  }
+
+  private static async openS3(url: string, options: OpenOptions): Promise<Repository> {
+    // The AWS SDK is loaded only here: commands on a local store never pay for it.
+    const { openS3Store } = await import('../store/s3/store.js')
+    return new Repository(await openS3Store(url, options.s3))
   }
 
   /** A repository in memory (tests, scratch work). */

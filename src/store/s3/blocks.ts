@@ -1,0 +1,277 @@
+import type { Block } from '../../codec/block.js'
+import { CID, cidToString, sha256 } from '../../codec/cid.js'
+import { NotFoundError } from '../../errors.js'
+import { Mutex } from '../../util/mutex.js'
+import type { BlockSizes, Blockstore, BlockstoreSupports } from '../blockstore.js'
+import type { S3Bucket } from './bucket.js'
+import { blockOfSection, decodePackIndex, encodePack, encodePackIndex } from './pack-format.js'
+import { pool } from './pool.js'
+
+const MiB = 1024 * 1024
+
+/** A pack is written once this many bytes of blocks wait (default; `packTarget` changes it). */
+export const DEFAULT_S3_PACK_TARGET = 16 * MiB
+/** Sections of one pack closer than this are read with one ranged GET. */
+const READ_GAP = 256 * 1024
+/** A ranged GET reads at most about this much. */
+const READ_SPAN = 8 * MiB
+/** A reader that misses a block lists the packs again (another writer's) at most this often. */
+const REFRESH_MIN_MS = 1000
+
+const PACKS = 'packs/'
+
+interface Location {
+  /** Pack id (the name of its .car and .idx objects). */
+  pack: string
+  offset: number
+  length: number
+}
+
+const key = (cid: CID): string => cidToString(cid)
+
+/**
+ * Blocks in packs in an S3 bucket (layout: pack-format.ts and docs/s3.md). Writes wait in
+ * memory until {@link DEFAULT_S3_PACK_TARGET} bytes gather, a ref is about to move
+ * ({@link flush}, called by the ref cells), or the store closes; then one CAR object and its
+ * index object are written, in that order. Every read sees the waiting blocks.
+ *
+ * Reads use an in-memory map of every pack index (CID → pack, offset, length), loaded on first
+ * use with one LIST and one GET per pack, and refreshed when a block is not found (another
+ * writer may have added a pack since). Sections next to each other in a pack are fetched with
+ * one ranged GET. A section that does not hold the CID its index claims is ERR_CORRUPT.
+ */
+export class S3Blockstore implements Blockstore {
+  readonly supports: BlockstoreSupports = { delete: false, prefixScan: false }
+  /** Packs this store wrote (tests and benchmarks count objects). */
+  packsWritten = 0
+  private readonly index = new Map<string, Location>()
+  private readonly loadedPacks = new Set<string>()
+  private pending = new Map<string, Block>()
+  private pendingBytes = 0
+  /** Blocks of the pack being uploaded: still readable from here until its index is written. */
+  private uploading = new Map<string, Block>()
+  private loaded?: Promise<void>
+  private refreshing?: Promise<void>
+  private lastRefresh = 0
+  private readonly flushes = new Mutex()
+
+  constructor(
+    private readonly bucket: S3Bucket,
+    private readonly packTarget: number = DEFAULT_S3_PACK_TARGET,
+    private readonly concurrency = 8,
+  ) {}
+
+  async get(cid: CID): Promise<Uint8Array> {
+    const [bytes] = await this.getMany([cid])
+    if (!bytes) throw new NotFoundError('block', key(cid))
+    return bytes
+  }
+
+  async tryGet(cid: CID): Promise<Uint8Array | undefined> {
+    return (await this.getMany([cid]))[0]
+  }
+
+  async getMany(cids: readonly CID[]): Promise<(Uint8Array | undefined)[]> {
+    if (cids.length === 0) return []
+    await this.ready()
+    const out = new Array<Uint8Array | undefined>(cids.length).fill(undefined)
+    const reads: { i: number; cid: CID; at: Location }[] = []
+    const resolve = (indices: Iterable<number>): number[] => {
+      const missing: number[] = []
+      for (const i of indices) {
+        const k = key(cids[i]!)
+        const waiting = this.pending.get(k) ?? this.uploading.get(k)
+        if (waiting) {
+          out[i] = waiting.bytes
+          continue
+        }
+        const at = this.index.get(k)
+        if (at) reads.push({ i, cid: cids[i]!, at })
+        else missing.push(i)
+      }
+      return missing
+    }
+    const missing = resolve(cids.keys())
+    if (missing.length > 0 && (await this.refreshIfStale())) resolve(missing)
+    await this.read(reads, out)
+    return out
+  }
+
+  async has(cid: CID): Promise<boolean> {
+    return (await this.hasMany([cid]))[0]!
+  }
+
+  async hasMany(cids: readonly CID[]): Promise<boolean[]> {
+    await this.ready()
+    return cids.map((cid) => {
+      const k = key(cid)
+      return this.pending.has(k) || this.uploading.has(k) || this.index.has(k)
+    })
+  }
+
+  async put(block: Block): Promise<void> {
+    await this.putMany([block])
+  }
+
+  async putMany(blocks: readonly Block[]): Promise<void> {
+    if (blocks.length === 0) return
+    await this.ready()
+    for (const b of blocks) {
+      const k = key(b.cid)
+      if (this.pending.has(k) || this.uploading.has(k) || this.index.has(k)) continue
+      // Copy: a writer may reuse its buffer, which must not change a block waiting here.
+      this.pending.set(k, { cid: b.cid, bytes: new Uint8Array(b.bytes) })
+      this.pendingBytes += b.bytes.length
+    }
+    if (this.pendingBytes >= this.packTarget) await this.flush()
+  }
+
+  /**
+   * Write every waiting block as one pack: the CAR object, then its index. Only then are the
+   * blocks in the store for other processes, and only then may a ref reach them. On failure
+   * the blocks wait again (a later flush retries them) and the error is thrown.
+   */
+  async flush(): Promise<void> {
+    await this.flushes.run(async () => {
+      if (this.pending.size === 0) return
+      const batch = this.pending
+      this.pending = new Map()
+      this.pendingBytes = 0
+      this.uploading = batch
+      try {
+        const { car, sections } = encodePack(batch.values())
+        const id = Buffer.from(sha256(car)).toString('hex')
+        await this.bucket.put(`${PACKS}${id}.car`, car, { contentType: 'application/vnd.ipld.car' })
+        await this.bucket.put(`${PACKS}${id}.idx`, encodePackIndex(sections))
+        this.packsWritten++
+        this.loadedPacks.add(id)
+        for (const s of sections) {
+          const k = key(s.cid)
+          if (!this.index.has(k)) this.index.set(k, { pack: id, offset: s.offset, length: s.length })
+        }
+      } catch (e) {
+        for (const [k, b] of batch) {
+          if (!this.pending.has(k)) {
+            this.pending.set(k, b)
+            this.pendingBytes += b.bytes.length
+          }
+        }
+        throw e
+      } finally {
+        this.uploading = new Map()
+      }
+    })
+  }
+
+  async *cids({ prefix = '' }: { prefix?: string } = {}): AsyncIterable<CID> {
+    await this.ready()
+    const all = new Set<string>([...this.index.keys(), ...this.pending.keys(), ...this.uploading.keys()])
+    for (const k of [...all].filter((k) => k.startsWith(prefix)).sort()) yield CID.parse(k)
+  }
+
+  /** From the pack indexes, without reading blocks: packs are not compressed, so stored = size. */
+  async storedSizes(cids: readonly CID[]): Promise<(BlockSizes | undefined)[]> {
+    await this.ready()
+    return cids.map((cid) => {
+      const k = key(cid)
+      const waiting = this.pending.get(k) ?? this.uploading.get(k)
+      if (waiting) return { size: waiting.bytes.length, stored: waiting.bytes.length }
+      const at = this.index.get(k)
+      if (!at) return undefined
+      const body = at.length - varintLength(at.length) - cid.bytes.length
+      return { size: body, stored: body }
+    })
+  }
+
+  /** Load every pack index now (opening does it lazily); returns how many packs are known. */
+  async load(): Promise<number> {
+    await this.ready()
+    return this.loadedPacks.size
+  }
+
+  private ready(): Promise<void> {
+    this.loaded ??= this.refresh().catch((e) => {
+      this.loaded = undefined
+      throw e
+    })
+    return this.loaded
+  }
+
+  private async refreshIfStale(): Promise<boolean> {
+    if (Date.now() - this.lastRefresh < REFRESH_MIN_MS) return false
+    await this.refresh()
+    return true
+  }
+
+  /** List the pack indexes and load those not loaded yet (one refresh at a time). */
+  private refresh(): Promise<void> {
+    this.refreshing ??= (async () => {
+      try {
+        const fresh: string[] = []
+        for await (const page of this.bucket.list(PACKS)) {
+          for (const k of page.keys) {
+            if (!k.endsWith('.idx')) continue
+            const id = k.slice(PACKS.length, -'.idx'.length)
+            if (!this.loadedPacks.has(id)) fresh.push(id)
+          }
+        }
+        await pool(fresh, this.concurrency, async (id) => {
+          const bytes = await this.bucket.get(`${PACKS}${id}.idx`)
+          if (!bytes) return
+          const sections = decodePackIndex(this.bucket.fullKey(`${PACKS}${id}.idx`), bytes)
+          if (this.loadedPacks.has(id)) return
+          this.loadedPacks.add(id)
+          for (const s of sections) {
+            const k = key(s.cid)
+            if (!this.index.has(k)) this.index.set(k, { pack: id, offset: s.offset, length: s.length })
+          }
+        })
+        this.lastRefresh = Date.now()
+      } finally {
+        this.refreshing = undefined
+      }
+    })()
+    return this.refreshing
+  }
+
+  /** Fetch sections from packs: per pack, nearby sections in one ranged GET, several GETs at once. */
+  private async read(reads: { i: number; cid: CID; at: Location }[], out: (Uint8Array | undefined)[]): Promise<void> {
+    if (reads.length === 0) return
+    const byPack = new Map<string, typeof reads>()
+    for (const r of reads) {
+      const list = byPack.get(r.at.pack)
+      if (list) list.push(r)
+      else byPack.set(r.at.pack, [r])
+    }
+    const spans: { pack: string; start: number; end: number; reads: typeof reads }[] = []
+    for (const [pack, list] of byPack) {
+      list.sort((a, b) => a.at.offset - b.at.offset)
+      let span: (typeof spans)[number] | undefined
+      for (const r of list) {
+        const end = r.at.offset + r.at.length
+        if (span && r.at.offset - span.end <= READ_GAP && end - span.start <= READ_SPAN) {
+          span.end = Math.max(span.end, end)
+          span.reads.push(r)
+        } else {
+          span = { pack, start: r.at.offset, end, reads: [r] }
+          spans.push(span)
+        }
+      }
+    }
+    await pool(spans, this.concurrency, async (span) => {
+      const objectKey = `${PACKS}${span.pack}.car`
+      const bytes = (await this.bucket.get(objectKey, { offset: span.start, length: span.end - span.start })) ?? new Uint8Array(0)
+      for (const r of span.reads) {
+        const from = r.at.offset - span.start
+        const section = bytes.subarray(from, Math.min(bytes.length, from + r.at.length))
+        out[r.i] = blockOfSection(r.cid, this.bucket.fullKey(objectKey), section, r.at.length)
+      }
+    })
+  }
+}
+
+function varintLength(sectionLength: number): number {
+  // The section's length prefix encodes (sectionLength - its own size): at most 5 bytes for a block.
+  for (let n = 1; n <= 5; n++) if (sectionLength - n < 2 ** (7 * n)) return n
+  return 5
+}
