@@ -184,7 +184,7 @@ export class ProllyTree {
   /** The empty tree's root, written to the store. Its CID is the same everywhere. */
   async empty(): Promise<CID> {
     const block = encodeNode(emptyLeaf())
-    await this.blocks.put(block)
+    await this.blocks.putMany([block], { compress: false })
     return block.cid
   }
 
@@ -303,7 +303,7 @@ export class ProllyTree {
       if (newNodes.length === 0) {
         const block = encodeNode(emptyLeaf())
         written.push({ ...block, level: 0 })
-        await this.blocks.putMany(written)
+        await this.blocks.putMany(written, { compress: false })
         return block.cid
       }
       if (newNodes.length === 1) break
@@ -320,7 +320,7 @@ export class ProllyTree {
     }
     const rootBlock = encodeNode(makeNode(level, top))
     written.push({ ...rootBlock, level })
-    await this.blocks.putMany(written)
+    await this.blocks.putMany(written, { compress: false })
     for (const b of written) this.remember(b)
     return rootBlock.cid
   }
@@ -333,67 +333,97 @@ export class ProllyTree {
   /**
    * Changes from tree `a` to tree `b`, in path order. Subtrees with the same CID on both
    * sides are skipped without being read, so the cost follows the size of the difference.
+   *
+   * Both trees are walked a level at a time: the nodes still to look at on each side form a
+   * list in key order (a frontier); a node present on both sides (same CID, hence same last
+   * key) is dropped from both, and every remaining node of the highest level is read, all of
+   * them with one `getMany`, and replaced by its children. When only leaves remain, their
+   * entries are merged in path order, the leaves read a window at a time. A diff of a few
+   * changes in a million entries thus makes one store round trip per level instead of one
+   * per node. Memory holds the frontier: about one descriptor per differing leaf.
    */
   async *diff(a: CID, b: CID, { prefix = '' }: { prefix?: string } = {}): AsyncGenerator<TreeChange> {
     if (a.equals(b)) return
-    // Every path under `prefix` sorts before prefixEnd.
-    const prefixEnd = prefix + '\uffff'
-    type Frontier = { entry: [string, TreeEntry] } | { level: number; cid: CID; last: string }
-    const left: Frontier[] = [await this.frontierOf(a)]
-    const right: Frontier[] = [await this.frontierOf(b)]
-    const expand = async (q: Frontier[]): Promise<void> => {
-      const head = q.shift() as { level: number; cid: CID; last: string }
-      const node = await this.node(head.cid)
-      const items: Frontier[] =
-        node.level === 0
-          ? (node as LeafNode).entries.filter((e) => e[0].startsWith(prefix)).map((entry) => ({ entry }))
-          : (node as InternalNode).children
-              .filter((c, i, all) => !prefix || (c[0] >= prefix && (i === 0 || all[i - 1]![0] < prefixEnd)))
-              .map((c) => ({ level: node.level - 1, cid: c[1], last: c[0] }))
-      q.unshift(...items)
-    }
+    const [rootA, rootB] = await this.loadMany([a, b])
+    let left: Frontier[] = [{ level: rootA!.level, cid: a, last: lastKey(rootA!) }]
+    let right: Frontier[] = [{ level: rootB!.level, cid: b, last: lastKey(rootB!) }]
     for (;;) {
-      const l = left[0]
-      const r = right[0]
-      if (!l && !r) return
-      if (l && 'cid' in l && r && 'cid' in r) {
-        if (l.cid.equals(r.cid)) {
-          left.shift()
-          right.shift()
-          continue
+      ;[left, right] = dropShared(left, right)
+      let top = 0
+      for (const f of left) if (f.level > top) top = f.level
+      for (const f of right) if (f.level > top) top = f.level
+      if (top === 0) break
+      const wanted = [...left, ...right].filter((f) => f.level === top).map((f) => f.cid)
+      const nodes = await this.loadMany(wanted)
+      const byCid = new Map<string, TreeNode>()
+      wanted.forEach((cid, i) => byCid.set(cidKey(cid), nodes[i]!))
+      left = expandLevel(left, top, byCid, prefix)
+      right = expandLevel(right, top, byCid, prefix)
+    }
+    // Only leaves remain, in key order on each side: merge their entries.
+    const l = new LeafReader(this, left, prefix)
+    const r = new LeafReader(this, right, prefix)
+    await Promise.all([l.fill(), r.fill()])
+    for (;;) {
+      if (l.at >= l.items.length && !(await l.fill())) {
+        while (r.at < r.items.length || (await r.fill())) {
+          const [path, after] = r.items[r.at++]!
+          yield { type: 'added', path, after }
         }
-        if (l.level > r.level) await expand(left)
-        else if (r.level > l.level) await expand(right)
-        else {
-          await expand(left)
-          await expand(right)
+        return
+      }
+      if (r.at >= r.items.length && !(await r.fill())) {
+        while (l.at < l.items.length || (await l.fill())) {
+          const [path, before] = l.items[l.at++]!
+          yield { type: 'removed', path, before }
         }
-        continue
+        return
       }
-      if (l && 'cid' in l) {
-        await expand(left)
-        continue
-      }
-      if (r && 'cid' in r) {
-        await expand(right)
-        continue
-      }
-      const le = l as { entry: [string, TreeEntry] } | undefined
-      const re = r as { entry: [string, TreeEntry] } | undefined
-      if (le && (!re || le.entry[0] < re.entry[0])) {
-        left.shift()
-        yield { type: 'removed', path: le.entry[0], before: le.entry[1] }
-      } else if (re && (!le || re.entry[0] < le.entry[0])) {
-        right.shift()
-        yield { type: 'added', path: re.entry[0], after: re.entry[1] }
+      const le = l.items[l.at]!
+      const re = r.items[r.at]!
+      if (le[0] < re[0]) {
+        l.at++
+        yield { type: 'removed', path: le[0], before: le[1] }
+      } else if (re[0] < le[0]) {
+        r.at++
+        yield { type: 'added', path: re[0], after: re[1] }
       } else {
-        left.shift()
-        right.shift()
-        const [path, before] = le!.entry
-        const after = re!.entry[1]
-        if (!sameEntry(before, after)) yield { type: 'modified', path, before, after }
+        l.at++
+        r.at++
+        if (!sameEntry(le[1], re[1])) yield { type: 'modified', path: le[0], before: le[1], after: re[1] }
       }
     }
+  }
+
+  /**
+   * Nodes by CID, in order: from the cache, the rest with one `getMany`, each verified. Internal
+   * nodes are cached; leaves only with `keepLeaves` (a walk over many leaves would otherwise
+   * push out the internal nodes that every later walk needs).
+   */
+  async loadMany(cids: readonly CID[], { keepLeaves = true }: { keepLeaves?: boolean } = {}): Promise<TreeNode[]> {
+    const out = new Array<TreeNode>(cids.length)
+    const missing: number[] = []
+    for (let i = 0; i < cids.length; i++) {
+      const hit = this.cache.get(cidToString(cids[i]!))
+      if (hit) out[i] = hit
+      else missing.push(i)
+    }
+    if (missing.length === 0) return out
+    const blocks = await this.blocks.getMany(missing.map((i) => cids[i]!))
+    for (let j = 0; j < missing.length; j++) {
+      const i = missing[j]!
+      const cid = cids[i]!
+      const bytes = blocks[j]
+      // Read alone when missing, so that the error is the one node() gives.
+      if (!bytes) {
+        out[i] = await this.node(cid)
+        continue
+      }
+      const node = checkTreeNode(cid, decodeBlock(cid, bytes))
+      if (node.level > 0 || keepLeaves) this.keep(cidToString(cid), node)
+      out[i] = node
+    }
+    return out
   }
 
   /** Every node CID of the tree (for fsck and sync), parents before children. */
@@ -408,11 +438,6 @@ export class ProllyTree {
   }
 
   // -------------------------------------------------------------------------------
-
-  private async frontierOf(root: CID): Promise<{ level: number; cid: CID; last: string }> {
-    const node = await this.node(root)
-    return { level: node.level, cid: root, last: '' }
-  }
 
   /** Rewrite the runs of nodes at `level` that the edits touch. */
   private async rewriteSpans(
@@ -521,6 +546,107 @@ class Cursor {
   }
 }
 
+/** A node still to compare in a diff: its level, CID and greatest key. */
+type Frontier = { level: number; cid: CID; last: string }
+
+/** Leaves read at once by a diff, per side. */
+const LEAF_WINDOW = 64
+
+/**
+ * Drop the nodes present on both sides. Equal CIDs mean equal content, hence the same last
+ * key: a merge of the two lists by last key finds every pair.
+ */
+function dropShared(left: Frontier[], right: Frontier[]): [Frontier[], Frontier[]] {
+  const l: Frontier[] = []
+  const r: Frontier[] = []
+  let i = 0
+  let j = 0
+  while (i < left.length && j < right.length) {
+    const x = left[i]!
+    const y = right[j]!
+    if (x.last < y.last) l.push(left[i++]!)
+    else if (y.last < x.last) r.push(right[j++]!)
+    else {
+      i++
+      j++
+      if (x.level !== y.level || !sameCid(x.cid, y.cid)) {
+        l.push(x)
+        r.push(y)
+      }
+    }
+  }
+  while (i < left.length) l.push(left[i++]!)
+  while (j < right.length) r.push(right[j++]!)
+  return [l, r]
+}
+
+/** Replace the frontier's nodes of level `level` by their children (those that can hold keys under `prefix`). */
+function expandLevel(list: Frontier[], level: number, nodes: Map<string, TreeNode>, prefix: string): Frontier[] {
+  const out: Frontier[] = []
+  const prefixEnd = prefix + '\uffff' // every path under `prefix` sorts before this
+  for (const f of list) {
+    if (f.level !== level) {
+      out.push(f)
+      continue
+    }
+    const node = nodes.get(cidKey(f.cid))!
+    if (node.level !== f.level) throw new CorruptBlockError(cidToString(f.cid), `tree node of level ${node.level} where level ${f.level} was expected`)
+    const children = (node as InternalNode).children
+    for (let i = 0; i < children.length; i++) {
+      const c = children[i]!
+      if (prefix && (c[0] < prefix || (i > 0 && children[i - 1]![0] >= prefixEnd))) continue
+      out.push({ level: level - 1, cid: c[1], last: c[0] })
+    }
+  }
+  return out
+}
+
+/** The entries of a list of leaves in order, read a window of leaves at a time. */
+class LeafReader {
+  items: [string, TreeEntry][] = []
+  at = 0
+  private next = 0
+  constructor(
+    private readonly trees: ProllyTree,
+    private readonly leaves: Frontier[],
+    private readonly prefix: string,
+  ) {}
+
+  /** Read the next window into `items`; false when no leaves are left. */
+  async fill(): Promise<boolean> {
+    this.items = []
+    this.at = 0
+    while (this.items.length === 0 && this.next < this.leaves.length) {
+      const window = this.leaves.slice(this.next, this.next + LEAF_WINDOW)
+      this.next += window.length
+      const nodes = await this.trees.loadMany(
+        window.map((f) => f.cid),
+        { keepLeaves: false },
+      )
+      nodes.forEach((node, i) => {
+        if (node.level !== 0) throw new CorruptBlockError(cidToString(window[i]!.cid), `tree node of level ${node.level} where a leaf was expected`)
+        for (const e of (node as LeafNode).entries) if (!this.prefix || e[0].startsWith(this.prefix)) this.items.push(e)
+      })
+    }
+    return this.items.length > 0
+  }
+}
+
+/** A Map key for a CID: its bytes as a latin1 string (no base32 encoding). */
+function cidKey(cid: CID): string {
+  const b = cid.bytes
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1')
+}
+
+function sameCid(a: CID, b: CID): boolean {
+  if (a === b) return true
+  const x = a.bytes
+  const y = b.bytes
+  if (x.length !== y.length) return false
+  for (let i = x.length - 1; i >= 0; i--) if (x[i] !== y[i]) return false
+  return true
+}
+
 function emptyLeaf(): LeafNode {
   return { kind: 'tree', level: 0, entries: [] }
 }
@@ -574,7 +700,7 @@ function mergeSorted(items: Item<unknown>[], edits: Item<unknown>[]): Item<unkno
 }
 
 function sameEntry(a: TreeEntry, b: TreeEntry): boolean {
-  return a.cid.equals(b.cid) && a.kind === b.kind && a.size === b.size
+  return sameCid(a.cid, b.cid) && a.kind === b.kind && a.size === b.size
 }
 
 /** Check the shape of a decoded tree node, so a forged block cannot crash a walk. */

@@ -15,6 +15,16 @@ export interface BlockSizes {
   stored: number
 }
 
+/** How a writer would like its blocks kept; a backend may ignore any of it. */
+export interface PutOptions {
+  /**
+   * False: keep the bytes as given, never compressed (default true: compressed where the
+   * backend finds it pays). For small blocks read on every walk, such as tree nodes, where
+   * inflating on each read costs more than the bytes saved.
+   */
+  compress?: boolean
+}
+
 /**
  * Content-addressed block storage. A backend stores the bytes it is given under the CID
  * it is given: it does not re-hash (writers hash once; `sync` verifies what arrives from
@@ -32,7 +42,7 @@ export interface Blockstore {
   hasMany(cids: readonly CID[]): Promise<boolean[]>
   put(block: Block): Promise<void>
   /** Write many blocks in one batch (atomically where the backend can). */
-  putMany(blocks: readonly Block[]): Promise<void>
+  putMany(blocks: readonly Block[], options?: PutOptions): Promise<void>
   /** Every CID in the store, or those whose base32 text starts with `prefix`. */
   cids(options?: { prefix?: string }): AsyncIterable<CID>
   /**

@@ -10,7 +10,7 @@ import type { Block } from '../codec/block.js'
 import { ENCODING_DEFLATE_RAW, ENCODING_NONE, decodeStored, decodeStoredAsync, encodeStored, encodeStoredAsync, type Encoding } from '../codec/compress.js'
 import { CorruptBlockError, InvalidInputError, NotFoundError, StoreError, StoreLockedError } from '../errors.js'
 import { Mutex } from '../util/mutex.js'
-import type { BlockSizes, Blockstore, BlockstoreSupports } from './blockstore.js'
+import type { BlockSizes, Blockstore, BlockstoreSupports, PutOptions } from './blockstore.js'
 import { PackFiles, type PackLocation, type PackState } from './pack.js'
 import type { ConfigCells, RefCells, RefLogRecord } from './ref-cells.js'
 import type { Store } from './store.js'
@@ -82,9 +82,10 @@ const PACKED_BYTES = 22
 const META_FORMAT = 'format'
 const META_PACK = 'pack'
 
-function inlineValue(bytes: Uint8Array): Uint8Array {
-  // Small blocks (tree nodes, records) cost per call, not per byte: compress whenever it pays.
-  const { encoding, bytes: stored } = encodeStored(bytes, { fast: false })
+function inlineValue(bytes: Uint8Array, compress = true): Uint8Array {
+  // Small blocks (tree nodes, records) cost per call, not per byte: compress whenever it pays,
+  // unless the writer asked not to (tree nodes: inflating on every read costs more than it saves).
+  const { encoding, bytes: stored } = compress ? encodeStored(bytes, { fast: false }) : { encoding: ENCODING_NONE, bytes }
   if (encoding === ENCODING_NONE) {
     const value = new Uint8Array(1 + bytes.length)
     value[0] = TAG_INLINE
@@ -225,7 +226,7 @@ class LevelBlockstore implements Blockstore {
    * Large ones not yet stored are encoded (in the thread pool, concurrently with other
    * writers), then appended to the current pack; their index entries wait for a flush.
    */
-  async putMany(blocks: readonly Block[]): Promise<void> {
+  async putMany(blocks: readonly Block[], { compress = true }: PutOptions = {}): Promise<void> {
     this.throwIfFailed()
     if (blocks.length === 0) return
     const unique = new Map<string, Block>()
@@ -233,7 +234,7 @@ class LevelBlockstore implements Blockstore {
     const small: Array<[string, Uint8Array]> = []
     const large: Array<[string, Block]> = []
     for (const [k, b] of unique) {
-      if (b.bytes.length < this.packThreshold) small.push([k, inlineValue(b.bytes)])
+      if (b.bytes.length < this.packThreshold) small.push([k, inlineValue(b.bytes, compress)])
       else large.push([k, b])
     }
     const encoded = await Promise.all(large.map(async ([k, b]) => ({ k, b, stored: await encodeStoredAsync(b.bytes) })))
@@ -500,7 +501,12 @@ export async function openLevelStore(root: string, options: LevelStoreOptions = 
       if (Date.now() - started >= lockTimeoutMs) throw new StoreLockedError(root, Date.now() - started, held)
       if (!announced && onWait) onWait(`waiting for the store at ${root}, held by ${held ?? 'another process'}…`)
       announced = true
-      await sleep(50 + Math.random() * 100)
+      // LevelDB's lock has no queue: whoever tries first after it is let go gets it. Trying
+      // more often the longer one has waited (every 50–100 ms at first, every 5–10 ms after
+      // ten seconds) hands the store to the older waiters first, so that under many writers
+      // no process waits out its timeout while newer ones keep getting in.
+      const every = Math.max(5, 50 / (1 + (Date.now() - started) / 1000))
+      await sleep(every + Math.random() * every)
     }
   }
   const holderPath = join(root, HOLDER_FILE)

@@ -7,7 +7,8 @@ import type { ConfigCells, RefCells, RefLogRecord } from './ref-cells.js'
 import type { Store } from './store.js'
 import { MemoryIndexCells } from './index-cells.js'
 
-const key = (cid: CID): string => cid.toString(base32)
+// Encoded afresh: `cid.toString()` would cache the text on every CID used as a key (see codec/cid.ts).
+const key = (cid: CID): string => base32.encode(cid.bytes)
 
 /** Blocks in a Map: for tests, and as a scratch store. */
 export class MemoryBlockstore implements Blockstore {

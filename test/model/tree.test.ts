@@ -21,6 +21,10 @@ class CountingBlockstore extends MemoryBlockstore {
     this.reads++
     return super.get(cid)
   }
+  override async getMany(cids: readonly CID[]): Promise<(Uint8Array | undefined)[]> {
+    this.reads += cids.length
+    return super.getMany(cids)
+  }
 }
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
@@ -115,6 +119,41 @@ describe('prolly tree', () => {
     for await (const _ of base.cids()) total++
     expect(counting.reads).toBeLessThan(40)
     expect(total).toBeGreaterThan(300)
+  })
+
+  it('diff gives exactly the changes between any two trees, of any sizes and depths, under any prefix', async () => {
+    const rand = prng(9)
+    const trees = new ProllyTree(new MemoryBlockstore(), { cacheNodes: 16 })
+    const universe = [...paths(3000, 'a'), ...paths(1500, 'b'), ...paths(300, 'b/c')]
+    const pick = (share: number, version: () => number): Map<string, TreeEntry> =>
+      new Map(universe.filter(() => rand() < share).map((p) => [p, entryFor(p, version())]))
+    // Sizes from empty to most of the universe (one leaf to three levels), overlapping a lot or a little.
+    const sets = [new Map<string, TreeEntry>(), pick(0.002, () => 0), pick(0.3, () => 0), pick(0.9, () => 0), pick(0.9, () => (rand() < 0.01 ? 1 : 0))]
+    const roots = await Promise.all(sets.map((m) => trees.build(m.entries())))
+    for (let i = 0; i < sets.length; i++) {
+      for (let j = 0; j < sets.length; j++) {
+        const before = sets[i]!
+        const after = sets[j]!
+        const union = [...new Set([...before.keys(), ...after.keys()])].sort()
+        for (const prefix of ['', 'b/', 'b/c/', 'a/0001', 'zzz']) {
+          const expected: [string, string][] = []
+          for (const p of union) {
+            if (!p.startsWith(prefix)) continue
+            const x = before.get(p)
+            const y = after.get(p)
+            if (!x) expected.push(['added', p])
+            else if (!y) expected.push(['removed', p])
+            else if (x.cid.toString() !== y.cid.toString()) expected.push(['modified', p])
+          }
+          const got = await collect(trees.diff(roots[i]!, roots[j]!, { prefix }))
+          expect(got.map((c) => [c.type, c.path])).toEqual(expected)
+          for (const c of got) {
+            if (c.type !== 'removed') expect(c.after.cid.toString()).toBe(after.get(c.path)!.cid.toString())
+            if (c.type !== 'added') expect(c.before.cid.toString()).toBe(before.get(c.path)!.cid.toString())
+          }
+        }
+      }
+    }
   })
 
   it('diff and entries respect a prefix', async () => {
