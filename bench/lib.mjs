@@ -181,13 +181,14 @@ export class FastImport {
     this.parts.push(Buffer.from(`blob\nmark :${m}\ndata ${bytes.length}\n`), bytes, Buffer.from('\n'))
     return m
   }
-  /** A commit on `ref` with `M` lines for [path, blobMark] pairs; returns its mark. */
-  commit(ref, { from, message, time, files }) {
+  /** A commit on `ref` with `M` lines for [path, blobMark] pairs (and more parents in `merges`); returns its mark. */
+  commit(ref, { from, merges = [], message, time, files }) {
     const m = ++this.mark
     const msg = enc.encode(message)
     let head = `commit ${ref}\nmark :${m}\ncommitter bench <bench@example.org> ${Math.floor(time / 1000)} +0000\ndata ${msg.length}\n`
     this.parts.push(Buffer.from(head), msg, Buffer.from('\n'))
     if (from) this.text(`from ${from}\n`)
+    for (const m of merges) this.text(`merge ${m}\n`)
     // Join M lines in slices so the stream is built without millions of tiny Buffers.
     const lines = []
     for (const [path, mark] of files) {

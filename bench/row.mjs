@@ -6,6 +6,7 @@ import { diffRow } from './rows/diff.mjs'
 import { logRow } from './rows/log.mjs'
 import { ckptBigRow, ckptCheckoutRow, ckptCommitRow, ckptDeltaRow } from './rows/checkpoint.mjs'
 import { ingestRow, queryRow } from './rows/records.mjs'
+import { lineageRow } from './rows/lineage.mjs'
 
 const ROWS = {
   commit: commitRow,
@@ -17,6 +18,7 @@ const ROWS = {
   ckptBig: ckptBigRow,
   ingest: ingestRow,
   query: queryRow,
+  lineage: lineageRow,
 }
 const [name, sizes] = process.argv.slice(2)
 if (!ROWS[name]) {

@@ -15,7 +15,7 @@ const ROOT = dirname(dirname(fileURLToPath(import.meta.url)))
 const argv = process.argv.slice(2)
 const quick = argv.includes('--quick')
 const onlyArg = argv.find((a) => a.startsWith('--only='))
-const only = onlyArg ? new Set(onlyArg.slice(7).split(',').map(Number)) : new Set([1, 2, 3, 4, 5, 6, 7, 8, 9])
+const only = onlyArg ? new Set(onlyArg.slice(7).split(',').map(Number)) : new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
 const outArg = argv.find((a) => a.startsWith('--out='))
 // Only a full run of every row writes BENCHMARKS.md; smoke and partial runs go to bench/out/.
 const outFile = outArg
@@ -36,6 +36,7 @@ const SIZES = quick
       ckptCheckout: { bytes: 52 * 2 ** 20, runs: 3 },
       ingest: { records: 5_000, runs: 3 },
       query: { records: 5_000, runs: 5 },
+      lineage: { records: 20_000, runs: 3 },
     }
   : {
       commit: { records: 100_000, runs: 5 },
@@ -47,6 +48,7 @@ const SIZES = quick
       ingest: { records: 100_000, runs: 3 },
       query: { records: 100_000, runs: 5 },
       ckptBig: { bytes: 4 * 2 ** 30 },
+      lineage: { records: 1_000_000, runs: 5 },
     }
 
 const log = (s) => console.log(s)
@@ -72,6 +74,7 @@ const rows = [
   [7, 'ingest'],
   [8, 'query'],
   [9, 'ckptBig'],
+  [10, 'lineage'],
 ]
 for (const [num, name] of rows) {
   if (!only.has(num)) continue
@@ -334,6 +337,33 @@ if (k9) {
   )
 } else if (!quick && only.has(9) && !errors.ckptBig) {
   table.push([`9. Peak RSS for a 4 GiB add and checkout`, 'not run', 'not run', '', '', 'not run'])
+}
+
+const k10 = results.lineage
+if (k10) {
+  const ip = k10.inProcess
+  for (const depth of [10, 100]) {
+    const w = k10.wholeProcess[depth]
+    table.push([
+      `10. Lineage of depth ${depth} in a store of ${fmtInt(k10.n)} records, in-process (fresh open)`,
+      `up ${fmtMs(ip[`up${depth}`].coldMs)} (${ip[`up${depth}`].nodes} nodes), down ${fmtMs(ip[`down${depth}`].coldMs)} (${ip[`down${depth}`].nodes} nodes); whole process up ${fmtMs(w.pedMs)}`,
+      `\`git rev-list\` whole process ${fmtMs(w.gitMs)} (${w.gitCommits} commits)`,
+      speedRatio(w.gitMs / w.pedMs) + ' (whole process)',
+      '≤ 50 ms in-process',
+      `${verdict(ip[`up${depth}`].coldMs <= 50 && ip[`down${depth}`].coldMs <= 50)} (≤ 50 ms)`,
+    ])
+  }
+  notes.push(
+    `10. git has no provenance links; the peer is the same DAG as commits (each step a commit whose parents are the step before and the ${k10.fanIn} tasks it used), walked by \`git rev-list step-${k10.chain} ^step-${k10.chain}-depth\` (the upstream set to that depth), whole process. git has no reverse walk, so downstream has no peer.`,
+  )
+  details.push(
+    `### 10. Lineage in a store of ${fmtInt(k10.n)} records`,
+    '',
+    `- store: ${fmtInt(k10.n - k10.chain - 1)} task records, a calibration and a chain of ${k10.chain} steps, each linking (DAG-JSON links) to the step before and to ${k10.fanIn} task records; ingested with \`repo.ingest\` in batches of ${fmtInt(k10.batch)}, reverse index caught up, ${(k10.setupMs / 1000).toFixed(1)} s (untimed).`,
+    `- in-process: \`repo.lineage(spec, {direction, depth})\` right after \`Repository.open\` (cold caches; median of ${k10.runs}), then again on the same open store (warm): ${Object.entries(ip).map(([k, v]) => `${k} cold ${fmtMs(v.coldMs)} / warm ${fmtMs(v.warmMs)}`).join('; ')}.`,
+    `- whole process: \`pedigree lineage main:step/step-${k10.chain}.json --depth N --json\`: ${[10, 100].map((d) => `depth ${d} ${k10.wholeProcess[d].ped.map((x) => x.toFixed(0)).join(', ')} ms`).join('; ')}.`,
+    '',
+  )
 }
 
 for (const [name, e] of Object.entries(errors)) {

@@ -36,8 +36,10 @@ export class LevelIndexCells implements IndexCells {
     await this.db.batch(entries.map(([key, value]) => ({ type: 'put' as const, key, value })))
   }
   async *entries(prefix: string, { limit }: { limit?: number } = {}): AsyncIterable<[string, string]> {
-    // Keys are ASCII (CIDs, paths are checked by the caller's format); stop at the first non-match.
-    for await (const [k, v] of this.db.iterator({ gte: prefix, ...(limit !== undefined ? { limit } : {}) })) {
+    // Keys are ASCII (CIDs, paths are checked by the caller's format), so every key with the
+    // prefix sorts below prefix + U+00FF. The upper bound matters: without it LevelDB reads
+    // ahead a whole batch of keys past the prefix on the first step.
+    for await (const [k, v] of this.db.iterator({ gte: prefix, lt: `${prefix}\u00ff`, ...(limit !== undefined ? { limit } : {}) })) {
       if (!(k as string).startsWith(prefix)) return
       yield [k as string, v as string]
     }
