@@ -79,7 +79,37 @@ export function cidFromDigest(codec: number, digest: Uint8Array): CID {
  * WeakMap entry and a Map per CID, ~1.7 KB for every CID ever printed or used as a key.
  */
 export function cidToString(cid: CID): string {
-  return cid.version === 1 ? base32.encode(cid.bytes) : cid.toString(base32)
+  return cid.version === 1 ? base32Multibase(cid.bytes) : cid.toString(base32)
+}
+
+const BASE32_ALPHABET = Buffer.from('abcdefghijklmnopqrstuvwxyz234567', 'latin1')
+let base32Scratch = Buffer.alloc(128)
+
+/**
+ * `bytes` in multibase base32 (`b` then RFC 4648 lower case, unpadded): what multiformats'
+ * `base32.encode` gives. Written as ASCII codes into a reused buffer and read back as one
+ * latin1 string: ~10x faster than the generic encoder, which builds the string a character
+ * at a time. Every block key of a store is this text, so a commit of 100k records makes
+ * several hundred thousand of them.
+ */
+export function base32Multibase(bytes: Uint8Array): string {
+  const need = 2 + Math.ceil((bytes.length * 8) / 5)
+  if (base32Scratch.length < need) base32Scratch = Buffer.alloc(need * 2)
+  const out = base32Scratch
+  out[0] = 0x62 // 'b'
+  let o = 1
+  let bits = 0
+  let acc = 0
+  for (let i = 0; i < bytes.length; i++) {
+    acc = ((acc & 0xff) << 8) | bytes[i]!
+    bits += 8
+    while (bits >= 5) {
+      bits -= 5
+      out[o++] = BASE32_ALPHABET[(acc >>> bits) & 31]!
+    }
+  }
+  if (bits > 0) out[o++] = BASE32_ALPHABET[(acc << (5 - bits)) & 31]!
+  return out.toString('latin1', 0, o)
 }
 
 /**

@@ -190,7 +190,7 @@ export class ProllyTree {
 
   /** Load and verify one node. */
   async node(cid: CID): Promise<TreeNode> {
-    const key = cid.toString()
+    const key = cidToString(cid)
     const hit = this.cache.get(key)
     if (hit) return hit
     const node = checkTreeNode(cid, decodeBlock(cid, await this.blocks.get(cid)))
@@ -210,20 +210,20 @@ export class ProllyTree {
    */
   private async nextChild(parent: InternalNode, index: number): Promise<TreeNode> {
     const cid = parent.children[index]![1]
-    const hit = this.cache.get(cid.toString())
+    const hit = this.cache.get(cidToString(cid))
     if (hit) return hit
     const ahead = Math.max(1, Math.min(WALK_AHEAD_NODES, this.cacheLimit >> 1))
     const cids = parent.children
       .slice(index, index + ahead)
       .map((c) => c[1])
-      .filter((c, j) => j === 0 || !this.cache.has(c.toString()))
+      .filter((c, j) => j === 0 || !this.cache.has(cidToString(c)))
     const blocks = await this.blocks.getMany(cids)
     cids.forEach((c, j) => {
       const bytes = blocks[j]
-      if (bytes) this.keep(c.toString(), checkTreeNode(c, decodeBlock(c, bytes)))
+      if (bytes) this.keep(cidToString(c), checkTreeNode(c, decodeBlock(c, bytes)))
     })
     // Read alone when missing, so that the error is the one node() gives.
-    return this.cache.get(cid.toString()) ?? this.node(cid)
+    return this.cache.get(cidToString(cid)) ?? this.node(cid)
   }
 
   /** Number of entries in the tree. */
@@ -497,7 +497,7 @@ export class ProllyTree {
     // (~30 KB each decoded), and a leaf is one read when it is wanted.
     if (block.level === 0 || this.cache.size >= this.cacheLimit) return
     // Bytes this process just encoded: no need to hash them again.
-    this.cache.set(block.cid.toString(), checkTreeNode(block.cid, decodeBlockUnchecked(block.cid, block.bytes)))
+    this.cache.set(cidToString(block.cid), checkTreeNode(block.cid, decodeBlockUnchecked(block.cid, block.bytes)))
   }
 
   /** Position on the node at `level` whose key range holds `key`. */

@@ -4,8 +4,7 @@ import { hostname } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Level } from 'level'
 import type { AbstractSublevel } from 'abstract-level'
-import { base32 } from 'multiformats/bases/base32'
-import { CID } from '../codec/cid.js'
+import { CID, cidToString } from '../codec/cid.js'
 import type { Block } from '../codec/block.js'
 import { ENCODING_DEFLATE_RAW, ENCODING_NONE, decodeStored, decodeStoredAsync, encodeStored, encodeStoredAsync, type Encoding } from '../codec/compress.js'
 import { CorruptBlockError, InvalidInputError, NotFoundError, StoreError, StoreLockedError } from '../errors.js'
@@ -23,7 +22,7 @@ type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Uint8Array, stri
  * `CID#toString` would cache the text on the CID through a WeakMap entry and a Map per CID,
  * about 1.7 KB of garbage (or of memory, for CIDs kept alive) for every block read or written.
  */
-const key = (cid: CID): string => base32.encode(cid.bytes)
+const key = (cid: CID): string => cidToString(cid)
 
 /**
  * Keys from `prefix` on; callers stop at the first key that does not start with it. An upper

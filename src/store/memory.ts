@@ -1,5 +1,4 @@
-import { base32 } from 'multiformats/bases/base32'
-import { CID } from '../codec/cid.js'
+import { CID, cidToString } from '../codec/cid.js'
 import type { Block } from '../codec/block.js'
 import { NotFoundError } from '../errors.js'
 import type { BlockSizes, Blockstore, BlockstoreSupports } from './blockstore.js'
@@ -8,7 +7,7 @@ import type { Store } from './store.js'
 import { MemoryIndexCells } from './index-cells.js'
 
 // Encoded afresh: `cid.toString()` would cache the text on every CID used as a key (see codec/cid.ts).
-const key = (cid: CID): string => base32.encode(cid.bytes)
+const key = (cid: CID): string => cidToString(cid)
 
 /** Blocks in a Map: for tests, and as a scratch store. */
 export class MemoryBlockstore implements Blockstore {
