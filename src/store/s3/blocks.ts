@@ -1,5 +1,6 @@
 import type { Block } from '../../codec/block.js'
 import { CID, cidToString, sha256 } from '../../codec/cid.js'
+import { varint } from 'multiformats'
 import { NotFoundError } from '../../errors.js'
 import { Mutex } from '../../util/mutex.js'
 import type { BlockSizes, Blockstore, BlockstoreSupports } from '../blockstore.js'
@@ -15,6 +16,10 @@ export const DEFAULT_S3_PACK_TARGET = 16 * MiB
 const READ_GAP = 256 * 1024
 /** A ranged GET reads at most about this much. */
 const READ_SPAN = 8 * MiB
+/** A read of few blocks fetches this much of the pack from the first one on, and keeps the rest. */
+const READ_AHEAD = 512 * 1024
+/** Bytes of recently written and read blocks kept in memory. */
+const CACHE_BYTES = 64 * MiB
 /** A reader that misses a block lists the packs again (another writer's) at most this often. */
 const REFRESH_MIN_MS = 1000
 
@@ -54,6 +59,9 @@ export class S3Blockstore implements Blockstore {
   private refreshing?: Promise<void>
   private lastRefresh = 0
   private readonly flushes = new Mutex()
+  /** Recently written or read blocks (least recently used first), at most CACHE_BYTES. */
+  private readonly cache = new Map<string, Uint8Array>()
+  private cacheBytes = 0
 
   constructor(
     private readonly bucket: S3Bucket,
@@ -83,6 +91,13 @@ export class S3Blockstore implements Blockstore {
         const waiting = this.pending.get(k) ?? this.uploading.get(k)
         if (waiting) {
           out[i] = waiting.bytes
+          continue
+        }
+        const cached = this.cache.get(k)
+        if (cached) {
+          out[i] = cached
+          this.cache.delete(k) // most recently used: to the end
+          this.cache.set(k, cached)
           continue
         }
         const at = this.index.get(k)
@@ -149,6 +164,8 @@ export class S3Blockstore implements Blockstore {
           const k = key(s.cid)
           if (!this.index.has(k)) this.index.set(k, { pack: id, offset: s.offset, length: s.length })
         }
+        // What was just written is what is read next (a push checks and indexes what it sent).
+        for (const [k, b] of batch) this.remember(k, b.bytes)
       } catch (e) {
         for (const [k, b] of batch) {
           if (!this.pending.has(k)) {
@@ -258,15 +275,64 @@ export class S3Blockstore implements Blockstore {
         }
       }
     }
+    // Walks read one block at a time (log, lineage, indexing what a push sent): fetch ahead.
+    const ahead = spans.length <= this.concurrency
     await pool(spans, this.concurrency, async (span) => {
       const objectKey = `${PACKS}${span.pack}.car`
-      const bytes = (await this.bucket.get(objectKey, { offset: span.start, length: span.end - span.start })) ?? new Uint8Array(0)
+      const want = ahead ? Math.max(span.end - span.start, READ_AHEAD) : span.end - span.start
+      // A range past the end of the object is cut at its end by the server.
+      const bytes = (await this.bucket.get(objectKey, { offset: span.start, length: want })) ?? new Uint8Array(0)
       for (const r of span.reads) {
         const from = r.at.offset - span.start
         const section = bytes.subarray(from, Math.min(bytes.length, from + r.at.length))
         out[r.i] = blockOfSection(r.cid, this.bucket.fullKey(objectKey), section, r.at.length)
       }
+      if (bytes.length > span.end - span.start) this.keepAhead(span.pack, span.start, span.end, bytes)
     })
+  }
+
+  /**
+   * Keep the whole sections that follow `end` in bytes read from `start` of a pack, for blocks
+   * whose index entry names exactly that place (any other section is left alone).
+   */
+  private keepAhead(pack: string, start: number, end: number, bytes: Uint8Array): void {
+    let at = end - start
+    while (at < bytes.length) {
+      let body: number
+      let used: number
+      try {
+        ;[body, used] = varint.decode(bytes, at)
+      } catch {
+        return
+      }
+      if (at + used + body > bytes.length || body < 36) return
+      let cid: CID
+      try {
+        cid = CID.decodeFirst(bytes.subarray(at + used))[0] as CID
+      } catch {
+        return
+      }
+      const k = key(cid)
+      const loc = this.index.get(k)
+      if (loc && loc.pack === pack && loc.offset === start + at && loc.length === used + body && !this.cache.has(k)) {
+        this.remember(k, bytes.slice(at + used + cid.bytes.length, at + used + body))
+      }
+      at += used + body
+    }
+  }
+
+  private remember(k: string, bytes: Uint8Array): void {
+    if (bytes.length > CACHE_BYTES / 8) return
+    const old = this.cache.get(k)
+    if (old) this.cacheBytes -= old.length
+    this.cache.delete(k)
+    this.cache.set(k, bytes)
+    this.cacheBytes += bytes.length
+    for (const [victim, b] of this.cache) {
+      if (this.cacheBytes <= CACHE_BYTES) break
+      this.cache.delete(victim)
+      this.cacheBytes -= b.length
+    }
   }
 }
 
