@@ -20,8 +20,12 @@ const READ_SPAN = 8 * MiB
 const READ_AHEAD = 512 * 1024
 /** Bytes of recently written and read blocks kept in memory. */
 const CACHE_BYTES = 64 * MiB
-/** A reader that misses a block lists the packs again (another writer's) at most this often. */
-const REFRESH_MIN_MS = 1000
+/**
+ * A block found missing by a listing is taken as missing, without listing again, for this long
+ * (records may link to blocks that are not in the store; each lookup must not cost a LIST).
+ */
+const ABSENT_MS = 1000
+const MAX_ABSENT = 100_000
 
 const PACKS = 'packs/'
 
@@ -57,7 +61,10 @@ export class S3Blockstore implements Blockstore {
   private uploading = new Map<string, Block>()
   private loaded?: Promise<void>
   private refreshing?: Promise<void>
-  private lastRefresh = 0
+  /** When the last completed listing of the packs started (performance.now()). */
+  private listedAt = -Infinity
+  /** Blocks a listing did not find, with when that listing started. */
+  private readonly absent = new Map<string, number>()
   private readonly flushes = new Mutex()
   /** Recently written or read blocks (least recently used first), at most CACHE_BYTES. */
   private readonly cache = new Map<string, Uint8Array>()
@@ -106,8 +113,19 @@ export class S3Blockstore implements Blockstore {
       }
       return missing
     }
-    const missing = resolve(cids.keys())
-    if (missing.length > 0 && (await this.refreshIfStale())) resolve(missing)
+    const asked = performance.now()
+    let missing = resolve(cids.keys())
+    if (missing.length > 0) {
+      // Another process may have written them since: list the packs again (once, for all of
+      // them) unless each was found missing by a listing moments ago.
+      const unknown = missing.some((i) => !(asked - (this.absent.get(key(cids[i]!)) ?? -Infinity) < ABSENT_MS))
+      if (unknown && this.listedAt < asked) {
+        await this.refreshAfter(asked)
+        missing = resolve(missing)
+      }
+      if (this.absent.size + missing.length > MAX_ABSENT) this.absent.clear()
+      for (const i of missing) this.absent.set(key(cids[i]!), this.listedAt)
+    }
     await this.read(reads, out)
     return out
   }
@@ -214,15 +232,15 @@ export class S3Blockstore implements Blockstore {
     return this.loaded
   }
 
-  private async refreshIfStale(): Promise<boolean> {
-    if (Date.now() - this.lastRefresh < REFRESH_MIN_MS) return false
-    await this.refresh()
-    return true
+  /** Wait for a listing of the packs that started at or after `time`. */
+  private async refreshAfter(time: number): Promise<void> {
+    while (this.listedAt < time) await this.refresh()
   }
 
   /** List the pack indexes and load those not loaded yet (one refresh at a time). */
   private refresh(): Promise<void> {
     this.refreshing ??= (async () => {
+      const started = performance.now()
       try {
         const fresh: string[] = []
         for await (const page of this.bucket.list(PACKS)) {
@@ -243,7 +261,7 @@ export class S3Blockstore implements Blockstore {
             if (!this.index.has(k)) this.index.set(k, { pack: id, offset: s.offset, length: s.length })
           }
         })
-        this.lastRefresh = Date.now()
+        this.listedAt = started
       } finally {
         this.refreshing = undefined
       }
