@@ -99,16 +99,13 @@ describe('many writers on one store', () => {
     const failed = outcomes.filter((o) => o.exit !== 0)
     expect(failed.map((o) => `writer ${o.writer} commit ${o.seq}: ${o.stderr}`)).toEqual([])
     expect(found.history).toHaveLength(80)
-    // Waiting commands said so on stderr, naming the store (no silent hang).
-    const waited = outcomes.filter((o) => o.stderr.includes('waiting for the store at'))
-    expect(waited.length).toBeGreaterThan(0)
   })
 
   it('with a lock timeout too short to wait for everyone, those that give up exit 6 and leave nothing; the rest all land', { timeout: 120_000 }, async () => {
     const cwd = `${dir}/short`
     expect((await runCli(['init', cwd], { cwd: dir })).code).toBe(0)
     expect((await runCli(['commit', '-b', 'main', '-m', 'start', '--record', 'start.json=-'], { cwd, input: '{"n": 0}' })).code).toBe(0)
-    const outcomes = await race(cwd, 'main', 8, 3, { PEDIGREE_LOCK_TIMEOUT: '0.2' })
+    const outcomes = await race(cwd, 'main', 8, 2, { PEDIGREE_LOCK_TIMEOUT: '0.2' })
     const found = await inspect(cwd, 'main')
     expectNoneLost(outcomes, found, 1)
     expect(found.history.at(-1)!.message).toBe('start')

@@ -1,0 +1,162 @@
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { pseudoRandom } from '../helpers/random.js'
+import { removeDir, runCli, runJson, tempDir } from '../cli/run-cli.js'
+import { SEED, delay, expectIntact, iterations, randomFor, runAndKill, timeAfterOpen, where } from './harness.js'
+
+/**
+ * push to a path remote, pull from one, and bundle import are killed with SIGKILL at random
+ * points. After each kill the stores open at once and fsck clean, and every ref holds either
+ * what it held before or the new head (never a commit whose DAG is incomplete). The same
+ * command run again completes, and each ref moved exactly once per round (its reflog).
+ *
+ * One source store grows each round (a file of fresh bytes and a few hundred small files, one
+ * commit); then its push to B, C's pull from it, and D's import of its bundle are each killed
+ * once and run again.
+ */
+
+const FILE = 8 * 1024 * 1024
+const SMALL_FILES = 300
+
+let dir: string
+
+beforeAll(async () => {
+  dir = await tempDir('crash-sync')
+}, 30_000)
+
+afterAll(() => removeDir(dir))
+
+/** A fresh store in `dir/name`. */
+async function store(name: string): Promise<{ cwd: string; root: string }> {
+  const cwd = join(dir, name)
+  const r = await runCli(['init', cwd], { cwd: dir })
+  expect(r.code, r.stderr).toBe(0)
+  return { cwd, root: join(cwd, '.pedigree') }
+}
+
+/** main's values, oldest first, from its reflog (main itself is the last). */
+async function moves(cwd: string): Promise<string[]> {
+  const r = await runJson<{ new: string | null }[]>(['reflog', 'main'], { cwd })
+  expect(r.code, r.stderr).toBe(0)
+  return r.json.map((l) => l.new!).reverse()
+}
+
+/** One transfer: its command, where it runs, and the store whose opening starts its kill clock. */
+interface Transfer {
+  label: string
+  cwd: string
+  killRoot: string
+  args: (round: number) => string[]
+  /** Run before the transfer each round (not killed). */
+  prepare?: (round: number) => Promise<void>
+  /** After the kill: every store it touched is intact, and its refs hold `before` or `head`. */
+  check: (head: string, before: string | undefined, at: string) => Promise<void>
+  /** The store whose main must have moved once per round, to each head in turn. */
+  target: string
+}
+
+describe('killed sync', () => {
+  it(`push, pull and bundle import between path stores: fsck clean after every kill, refs old or new, re-runs complete, each ref moved once a round (seed ${SEED})`, { timeout: 180_000 }, async () => {
+    const a = await store('a')
+    const b = await store('b')
+    const c = await store('c')
+    const d = await store('d')
+    expect((await runCli(['remote', 'add', 'origin', b.root], { cwd: a.cwd })).code).toBe(0)
+    expect((await runCli(['remote', 'add', 'origin', a.root], { cwd: c.cwd })).code).toBe(0)
+    const bundle = (k: number): string => join(dir, `round-${k}.car`)
+
+    const transfers: Transfer[] = [
+      {
+        label: 'push',
+        cwd: a.cwd,
+        killRoot: a.root,
+        args: () => ['push', 'origin', 'main'],
+        target: b.cwd,
+        check: async (head, before, at) => {
+          const local = await expectIntact(a.cwd, `${at}, pushing store`)
+          const remote = await expectIntact(b.cwd, `${at}, remote store`)
+          expect([before, head], at).toContain(remote.main)
+          expect([before, head], at).toContain(local['remotes/origin/main'])
+          expect(local.main, at).toBe(head)
+        },
+      },
+      {
+        label: 'pull',
+        cwd: c.cwd,
+        killRoot: c.root,
+        args: () => ['pull', 'origin', 'main'],
+        target: c.cwd,
+        check: async (head, before, at) => {
+          const refs = await expectIntact(c.cwd, `${at}, pulling store`)
+          expect([before, head], at).toContain(refs.main)
+          expect([before, head], at).toContain(refs['remotes/origin/main'])
+        },
+      },
+      {
+        label: 'bundle import',
+        cwd: d.cwd,
+        killRoot: d.root,
+        args: (k) => ['bundle', 'import', bundle(k)],
+        prepare: async (k) => {
+          const r = await runCli(['bundle', 'create', bundle(k), 'main'], { cwd: a.cwd })
+          expect(r.code, r.stderr).toBe(0)
+        },
+        target: d.cwd,
+        check: async (head, before, at) => {
+          const refs = await expectIntact(d.cwd, `${at}, importing store`)
+          expect([before, head], at).toContain(refs.main)
+          expect([before, head], at).toContain(refs['remotes/bundle/main'])
+        },
+      },
+    ]
+
+    const heads: string[] = []
+    /** New work in the source store, one commit; its CID. */
+    const grow = async (k: number): Promise<string> => {
+      const work = join(a.cwd, `work-${k}`)
+      await mkdir(join(work, 'tasks'), { recursive: true })
+      await writeFile(join(work, 'weights.bin'), pseudoRandom(SEED + 7919 * k + 1, FILE))
+      for (let i = 0; i < SMALL_FILES; i++) await writeFile(join(work, 'tasks', `${i}.json`), JSON.stringify({ task_id: i, round: k, loss: (i % 89) / 89 }))
+      const r = await runJson<{ cid: string }>(['commit', '-m', `round ${k}`, `rounds/${k}=${work}`], { cwd: a.cwd })
+      expect(r.code, r.stderr).toBe(0)
+      heads.push(r.json.cid)
+      return r.json.cid
+    }
+    /** After a transfer completed: its target's main moved once per round so far, to each head in turn. */
+    const expectMovedOncePerRound = async (t: Transfer, at: string): Promise<void> => {
+      expect(await moves(t.target), `${at}: main of the ${t.label} target`).toEqual(heads)
+    }
+
+    // Round 0, not killed: how long each transfer holds its store sets the range of its kill points.
+    await grow(0)
+    const whole = new Map<string, number>()
+    for (const t of transfers) {
+      await t.prepare?.(0)
+      const { result, ms } = await timeAfterOpen(t.args(0), t.cwd, t.killRoot)
+      expect(result.code, `${t.label}: ${result.stderr}`).toBe(0)
+      whole.set(t.label, ms)
+      await expectMovedOncePerRound(t, `${t.label} round 0`)
+    }
+
+    const rand = randomFor('sync')
+    const killedMidway = new Map<string, number>(transfers.map((t) => [t.label, 0]))
+    const n = iterations(3)
+    for (let k = 1; k <= n; k++) {
+      const before = heads.at(-1)
+      const head = await grow(k)
+      for (const t of transfers) {
+        await t.prepare?.(k)
+        const killed = await runAndKill(t.args(k), t.cwd, t.killRoot, delay(rand, 0, whole.get(t.label)!))
+        const at = where(t.label, k, killed)
+        await t.check(head, before, at)
+        if (killed.killed) killedMidway.set(t.label, killedMidway.get(t.label)! + 1)
+        const again = await runCli(t.args(k), { cwd: t.cwd })
+        expect(again.code, `${at}, the re-run: ${again.stderr}`).toBe(0)
+        await expectMovedOncePerRound(t, at)
+      }
+    }
+    for (const s of [a, b, c, d]) await expectIntact(s.cwd, `${s.cwd} after every round`)
+    for (const t of transfers) expect(killedMidway.get(t.label), `no kill landed before ${t.label} finished`).toBeGreaterThan(0)
+  })
+})
