@@ -12,6 +12,14 @@ const errors = (...statuses: number[]): Record<string, unknown> =>
 const query = (name: string, description: string, schema: unknown = { type: 'string' }, required = false): unknown => ({ name, in: 'query', required, description, schema })
 const jsonBody = (schema: unknown): unknown => ({ required: true, content: { 'application/json': { schema } } })
 const cidList = { type: 'array', items: ref('Cid') }
+/** A list of CIDs: JSON, or binary (each CID's binary form, one after another; 36 bytes each for a store's CIDs). */
+const cidsBody = {
+  required: true,
+  content: {
+    'application/json': { schema: { type: 'object', required: ['cids'], properties: { cids: cidList } } },
+    'application/vnd.pedigree.cids': { schema: { type: 'string', format: 'binary' } },
+  },
+}
 
 const READ = [{}, { bearer: [] }]
 const WRITE = [{ bearer: [] }]
@@ -65,15 +73,25 @@ export function openApiDocument(): Record<string, unknown> {
         post: {
           tags: ['sync'],
           summary: 'Which of these blocks the server stores, in order (Transport.hasMany)',
-          requestBody: jsonBody({ type: 'object', required: ['cids'], properties: { cids: cidList } }),
-          responses: { 200: json({ type: 'object', properties: { have: { type: 'array', items: { type: 'boolean' } } } }), ...errors(400, 401, 413) },
+          description: 'Asked in JSON, answered in JSON. Asked with a binary CID list (what the pedigree client sends), answered with one byte per CID: 1 if the server has it, else 0.',
+          requestBody: cidsBody,
+          responses: {
+            200: {
+              description: 'one answer per CID, in order',
+              content: {
+                'application/json': { schema: { type: 'object', properties: { have: { type: 'array', items: { type: 'boolean' } } } } },
+                'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+              },
+            },
+            ...errors(400, 401, 413),
+          },
         },
       },
       '/v1/sync/get': {
         post: {
           tags: ['sync'],
           summary: 'The blocks it has among these, as a CARv1 stream with no roots; absent ones are left out (Transport.getBlocks)',
-          requestBody: jsonBody({ type: 'object', required: ['cids'], properties: { cids: cidList } }),
+          requestBody: cidsBody,
           responses: { 200: car('blocks, unverified: the client checks each against its CID'), ...errors(400, 401, 413) },
         },
       },

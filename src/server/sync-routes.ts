@@ -4,11 +4,11 @@ import { cidToString } from '../codec/cid.js'
 import { InvalidInputError, PedigreeError } from '../errors.js'
 import { parsePerson, type Person } from '../model/commit.js'
 import type { Repository } from '../repo/repository.js'
-import { CAR_MEDIA_TYPE, carBlocks, carStream, cidsFromJson } from '../sync/http-transport.js'
+import { CAR_MEDIA_TYPE, CID_LIST_MEDIA_TYPE, carBlocks, carStream, cidsFromJson, decodeCidList } from '../sync/http-transport.js'
 import { serveBlocks, serveCommits, serveRefs } from '../sync/provide.js'
 import { receiveBlocks, receiveRefUpdate } from '../sync/receive.js'
 import { MAX_BATCH } from '../sync/negotiate.js'
-import { parseCid } from '../codec/cid.js'
+import { parseCid, type CID } from '../codec/cid.js'
 
 /** Most CIDs in one `has` or `get` request, and most commits in one `walk` answer. */
 export const MAX_CIDS = 4 * MAX_BATCH
@@ -26,14 +26,19 @@ export function syncRoutes(app: FastifyInstance, repo: Repository, { maxCarBody 
     return { refs: refs.map((r) => ({ name: r.name, cid: cidToString(r.cid) })) }
   })
 
-  app.post('/v1/sync/has', { config: { access: 'read' } }, async (req) => {
-    const cids = cidList(jsonBody(req), 'cids')
-    return { have: await repo.blocks.hasMany(cids) }
+  // A binary CID list is parsed as a Buffer, under the same size limit as JSON.
+  app.addContentTypeParser(CID_LIST_MEDIA_TYPE, { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
+
+  app.post('/v1/sync/has', { config: { access: 'read' } }, async (req, reply) => {
+    const cids = requestCids(req)
+    const have = await repo.blocks.hasMany(cids)
+    if (!(req.body instanceof Uint8Array)) return { have }
+    // Asked in binary: answered in binary, one byte per CID.
+    return reply.type('application/octet-stream').send(Buffer.from(have.map((h) => (h ? 1 : 0))))
   })
 
   app.post('/v1/sync/get', { config: { access: 'read' } }, async (req, reply) => {
-    const cids = cidList(jsonBody(req), 'cids')
-    return sendCar(reply, carStream(serveBlocks(repo, cids)))
+    return sendCar(reply, carStream(serveBlocks(repo, requestCids(req))))
   })
 
   app.post('/v1/sync/walk', { config: { access: 'read' } }, async (req, reply) => {
@@ -106,8 +111,17 @@ export function jsonBody(req: FastifyRequest): Record<string, unknown> {
   return body as Record<string, unknown>
 }
 
-function cidList(body: Record<string, unknown>, field: string) {
-  const cids = cidsFromJson(body[field], field)
+/** The `cids` of a has/get request: a binary CID list, or JSON `{cids: [...]}`. */
+function requestCids(req: FastifyRequest): CID[] {
+  const cids = req.body instanceof Uint8Array ? decodeCidList(req.body) : cidsFromJson(jsonBody(req).cids, 'cids')
+  return limitCids(cids, 'cids')
+}
+
+function cidList(body: Record<string, unknown>, field: string): CID[] {
+  return limitCids(cidsFromJson(body[field], field), field)
+}
+
+function limitCids(cids: CID[], field: string): CID[] {
   if (cids.length > MAX_CIDS) throw new PedigreeError('ERR_TOO_LARGE', `'${field}' lists ${cids.length} CIDs; at most ${MAX_CIDS} per request`, { field, limit: MAX_CIDS })
   return cids
 }

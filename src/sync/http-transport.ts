@@ -1,7 +1,7 @@
 import { CarBlockIterator } from '@ipld/car/iterator'
 import { encode as encodeCbor } from '@ipld/dag-cbor'
 import type { Block } from '../codec/block.js'
-import { CID, cidToString, parseCid } from '../codec/cid.js'
+import { CID, DAG_CBOR, RAW, SHA2_256, cidFromBytes, cidToString, parseCid } from '../codec/cid.js'
 import { InvalidInputError, PedigreeError } from '../errors.js'
 import type { OpenTransportOptions } from './open-transport.js'
 import type { PutBlocksResult, RemoteRef, RemoteRefResult, RemoteRefUpdate, Transport } from './transport.js'
@@ -11,12 +11,15 @@ import type { PutBlocksResult, RemoteRef, RemoteRefResult, RemoteRefUpdate, Tran
  *
  *   GET  v1/refs          → {refs: [{name, cid}]}
  *   POST v1/sync/has      {cids}                → {have: [boolean]}
- *   POST v1/sync/get      {cids}                → CAR stream of the blocks it has
+ *                         or binary CIDs (CID_LIST_MEDIA_TYPE) → one byte per CID, 1 = has it
+ *   POST v1/sync/get      {cids} or binary CIDs → CAR stream of the blocks it has
  *   POST v1/sync/walk     {heads, have, limit}  → CAR stream of commit and tag nodes
  *   POST v1/sync/put      CAR stream            → {blocks, bytes}
  *   POST v1/sync/cas      {name, expected, next, who, message, force} → {name, old, new}
  *
- * CIDs travel as base32 text in JSON and in binary inside CARv1 streams (roots: none). Errors
+ * CIDs travel as base32 text in JSON, in binary inside CARv1 streams (roots: none), and as
+ * binary lists in the client's `has` and `get` requests (36 bytes a CID instead of ~65 of JSON,
+ * and no base32 to encode and parse: a first push asks about every block it sends). Errors
  * are `{error: {code, message, data}}` with a fitting status; the client rebuilds the same
  * PedigreeError, so a command fails the same way (and with the same exit code) as it does
  * against a path remote. This module holds both ends' shared pieces (CAR framing) and the
@@ -25,6 +28,8 @@ import type { PutBlocksResult, RemoteRef, RemoteRefResult, RemoteRefUpdate, Tran
 
 /** Media type of a CAR stream. */
 export const CAR_MEDIA_TYPE = 'application/vnd.ipld.car'
+/** Media type of a binary list of CIDs: their binary forms, one after another. */
+export const CID_LIST_MEDIA_TYPE = 'application/vnd.pedigree.cids'
 /** Protocol routes, relative to the server's base URL. */
 export const ROUTES = {
   refs: 'v1/refs',
@@ -150,6 +155,48 @@ function badCar(source: string, e: unknown): PedigreeError {
 }
 
 // ---------------------------------------------------------------------------------------
+// Binary CID lists
+
+/** CIDs in binary, one after another (each CID delimits itself). */
+export function encodeCidList(cids: readonly CID[]): Uint8Array {
+  let size = 0
+  for (const c of cids) size += c.bytes.length
+  const out = new Uint8Array(size)
+  let at = 0
+  for (const c of cids) {
+    out.set(c.bytes, at)
+    at += c.bytes.length
+  }
+  return out
+}
+
+/**
+ * Parse a binary CID list; each CID must be one a pedigree store holds (CIDv1, sha2-256,
+ * dag-cbor or raw), as for text CIDs. InvalidInputError otherwise.
+ */
+export function decodeCidList(bytes: Uint8Array, field = 'cids'): CID[] {
+  const out: CID[] = []
+  let rest = bytes
+  while (rest.length > 0) {
+    let cid: CID
+    if (rest.length >= 36 && rest[0] === 1 && (rest[1] === DAG_CBOR || rest[1] === RAW) && rest[2] === SHA2_256 && rest[3] === 32) {
+      // The one form a store holds: copied out, so the CID does not pin the whole request body.
+      cid = cidFromBytes(rest.slice(0, 36))
+      rest = rest.subarray(36)
+    } else {
+      try {
+        ;[cid, rest] = CID.decodeFirst(rest) as [CID, Uint8Array]
+      } catch (e) {
+        throw new InvalidInputError(`'${field}': malformed binary CID list at byte ${bytes.length - rest.length}`, { field }, { cause: e })
+      }
+      parseCid(cidToString(cid)) // refuses what a store cannot hold, saying why
+    }
+    out.push(cid)
+  }
+  return out
+}
+
+// ---------------------------------------------------------------------------------------
 // JSON forms of the protocol's messages
 
 export const cidsToJson = (cids: readonly CID[]): string[] => cids.map((c) => cidToString(c))
@@ -232,40 +279,48 @@ export class HttpTransport implements Transport {
 
   async hasMany(cids: readonly CID[]): Promise<boolean[]> {
     if (cids.length === 0) return []
-    const body = (await this.json('POST', ROUTES.has, { cids: cidsToJson(cids) })) as { have?: unknown[] }
-    if (!Array.isArray(body.have) || body.have.length !== cids.length) throw this.protocolError('has', `expected ${cids.length} answers`)
-    return body.have.map((h) => h === true)
+    const res = await this.request('POST', ROUTES.has, { body: encodeCidList(cids), type: CID_LIST_MEDIA_TYPE, accept: 'application/octet-stream' })
+    let answer: Uint8Array
+    try {
+      answer = new Uint8Array(await res.arrayBuffer())
+    } catch (e) {
+      throw this.unreachable(ROUTES.has, e)
+    }
+    if (answer.length !== cids.length) throw this.protocolError(ROUTES.has, `expected ${cids.length} answers, got ${answer.length}`)
+    return Array.from(answer, (b) => b === 1)
   }
 
   getBlocks(cids: readonly CID[]): AsyncIterable<Block> {
     if (cids.length === 0) return (async function* () {})()
-    return this.car(ROUTES.get, { cids: cidsToJson(cids) })
+    return this.car(ROUTES.get, encodeCidList(cids), CID_LIST_MEDIA_TYPE)
   }
 
   walkCommits(heads: readonly CID[], { have = [], limit }: { have?: readonly CID[]; limit: number }): AsyncIterable<Block> {
-    return this.car(ROUTES.walk, { heads: cidsToJson(heads), have: cidsToJson(have), limit })
+    return this.car(ROUTES.walk, JSON.stringify({ heads: cidsToJson(heads), have: cidsToJson(have), limit }), 'application/json')
   }
 
   async putBlocks(blocks: AsyncIterable<Block>): Promise<PutBlocksResult> {
-    // An error of the source (a local block gone, a test's cut connection) is what to report,
-    // not the aborted request it causes.
+    // If the source fails (a local block gone, a cut in a test), the CAR still ends cleanly
+    // after the last whole block: the server keeps what it verified (a retry sends only the
+    // rest), and the source's error is what is reported, not an aborted request.
     let sourceError: { e: unknown } | undefined
-    const body = (async function* () {
+    const guarded = (async function* () {
       try {
-        yield* carStream(blocks)
+        for await (const b of blocks) yield b
       } catch (e) {
         sourceError = { e }
-        throw e
       }
     })()
+    let out: PutBlocksResult
     try {
-      const res = await this.request('POST', ROUTES.put, { body, type: CAR_MEDIA_TYPE })
-      const out = (await this.readJson(res, ROUTES.put)) as PutBlocksResult
-      return { blocks: Number(out.blocks), bytes: Number(out.bytes) }
+      const res = await this.request('POST', ROUTES.put, { body: carStream(guarded), type: CAR_MEDIA_TYPE })
+      out = (await this.readJson(res, ROUTES.put)) as PutBlocksResult
     } catch (e) {
       if (sourceError) throw sourceError.e
       throw e
     }
+    if (sourceError) throw sourceError.e
+    return { blocks: Number(out.blocks), bytes: Number(out.bytes) }
   }
 
   async compareAndSwapRef(update: RemoteRefUpdate): Promise<RemoteRefResult> {
@@ -285,12 +340,12 @@ export class HttpTransport implements Transport {
     return this.readJson(res, route)
   }
 
-  private async *car(route: string, body: JsonBody): AsyncGenerator<Block> {
-    const res = await this.request('POST', route, { body: JSON.stringify(body), type: 'application/json', accept: CAR_MEDIA_TYPE })
-    const type = res.headers.get('content-type') ?? ''
-    if (!type.startsWith(CAR_MEDIA_TYPE) || !res.body) {
+  private async *car(route: string, body: string | Uint8Array, type: string): AsyncGenerator<Block> {
+    const res = await this.request('POST', route, { body, type, accept: CAR_MEDIA_TYPE })
+    const answered = res.headers.get('content-type') ?? ''
+    if (!answered.startsWith(CAR_MEDIA_TYPE) || !res.body) {
       await res.body?.cancel().catch(() => {})
-      throw this.protocolError(route, `expected ${CAR_MEDIA_TYPE}, got '${type}'`)
+      throw this.protocolError(route, `expected ${CAR_MEDIA_TYPE}, got '${answered}'`)
     }
     const stream = res.body
     try {
@@ -323,7 +378,7 @@ export class HttpTransport implements Transport {
   private async request(
     method: 'GET' | 'POST',
     route: string,
-    { body, type, accept = 'application/json' }: { body?: string | AsyncIterable<Uint8Array>; type?: string; accept?: string },
+    { body, type, accept = 'application/json' }: { body?: string | Uint8Array | AsyncIterable<Uint8Array>; type?: string; accept?: string },
   ): Promise<Response> {
     const headers: Record<string, string> = { accept }
     if (type) headers['content-type'] = type
@@ -338,7 +393,7 @@ export class HttpTransport implements Transport {
         body: body as RequestInit['body'],
         signal: controller.signal,
         // A streamed request body (a push) needs half-duplex mode in Node's fetch.
-        ...(body !== undefined && typeof body !== 'string' ? { duplex: 'half' } : {}),
+        ...(body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array) ? { duplex: 'half' } : {}),
       } as RequestInit)
     } catch (e) {
       this.inFlight.delete(controller)
@@ -394,7 +449,8 @@ export class HttpTransport implements Transport {
     if (e instanceof PedigreeError) return e
     const cause = (e as { cause?: { code?: string; message?: string } })?.cause
     const reason = cause?.code ?? cause?.message ?? (e as Error)?.message ?? String(e)
-    return new PedigreeError('ERR_UNREACHABLE', `cannot reach ${this.url} (${route}): ${reason}`, { url: this.url, reason }, { cause: e })
+    const hint = reason === 'ECONNREFUSED' ? ': connection refused; is `pedigree serve` running there?' : reason === 'ENOTFOUND' ? ': no such host' : `: ${reason}`
+    return new PedigreeError('ERR_UNREACHABLE', `cannot reach the remote ${this.url}${hint}`, { url: this.url, route, reason }, { cause: e })
   }
 
   private protocolError(route: string, why: string): PedigreeError {

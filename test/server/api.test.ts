@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { CID } from '../../src/codec/cid.js'
 import { Repository } from '../../src/repo/repository.js'
 import { buildServer, type RunningServer } from '../../src/server/server.js'
-import { carStream } from '../../src/sync/http-transport.js'
+import { carStream, encodeCidList } from '../../src/sync/http-transport.js'
 import { pseudoRandom } from '../helpers/random.js'
 import { commitAt, record } from '../repo/fixture.js'
 import { Stores, WHO } from '../sync/helpers.js'
@@ -128,9 +128,39 @@ describe('the read API', () => {
     const badJson = await post('/v1/sync/has', '{"cids": [')
     expect(badJson.status).toBe(400)
     expect(badJson.json.error.code).toBe('ERR_INVALID_INPUT')
+    const badBinary = await post('/v1/sync/has', new Uint8Array([1, 0x71, 0x12, 32, 1, 2]), 'application/vnd.pedigree.cids')
+    expect(badBinary.status).toBe(400)
+    expect(badBinary.json.error.code).toBe('ERR_INVALID_INPUT')
     const badCid = await post('/v1/sync/has', JSON.stringify({ cids: ['bafynotacid'] }))
     expect(badCid.status).toBe(400)
     expect(badCid.json.error).toMatchObject({ code: 'ERR_INVALID_INPUT', data: { cid: 'bafynotacid' } })
+  })
+})
+
+describe('the sync routes, asked by hand', () => {
+  it('has: JSON in, JSON out; a binary CID list in, one byte per CID out', async () => {
+    const absent = (await import('../../src/codec/block.js')).rawBlock(new Uint8Array([1, 2, 3])).cid
+    const asked = [c1, absent, c2]
+    expect((await post('/v1/sync/has', JSON.stringify({ cids: asked.map(String) }))).json).toEqual({ have: [true, false, true] })
+    const res = await fetch(server.url + '/v1/sync/has', { method: 'POST', body: encodeCidList(asked), headers: { 'content-type': 'application/vnd.pedigree.cids' } })
+    expect(res.headers.get('content-type')).toBe('application/octet-stream')
+    expect([...new Uint8Array(await res.arrayBuffer())]).toEqual([1, 0, 1])
+  })
+
+  it('get and walk answer CAR streams that @ipld/car reads', async () => {
+    const { CarBlockIterator } = await import('@ipld/car/iterator')
+    const read = async (res: Response) => {
+      expect(res.headers.get('content-type')).toBe('application/vnd.ipld.car')
+      const out: string[] = []
+      for await (const b of await CarBlockIterator.fromIterable(res.body as unknown as AsyncIterable<Uint8Array>)) out.push(b.cid.toString())
+      return out
+    }
+    const got = await fetch(server.url + '/v1/sync/get', { method: 'POST', body: JSON.stringify({ cids: [c1.toString()] }), headers: { 'content-type': 'application/json' } })
+    expect(await read(got)).toEqual([c1.toString()])
+    const walked = await fetch(server.url + '/v1/sync/walk', { method: 'POST', body: JSON.stringify({ heads: [c2.toString()], limit: 10 }), headers: { 'content-type': 'application/json' } })
+    expect(await read(walked)).toEqual([c2.toString(), c1.toString()])
+    const bad = await post('/v1/sync/walk', JSON.stringify({ heads: [c2.toString()], limit: 0 }))
+    expect(bad.status).toBe(400)
   })
 })
 

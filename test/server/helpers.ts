@@ -6,6 +6,7 @@ import type { Block } from '../../src/codec/block.js'
 import { parseCid, type CID } from '../../src/codec/cid.js'
 import type { Repository } from '../../src/repo/repository.js'
 import { startServer, type ListenOptions, type RunningServer } from '../../src/server/server.js'
+import { CID_LIST_MEDIA_TYPE, decodeCidList } from '../../src/sync/http-transport.js'
 import { serveBlocks, serveCommits, serveRefs } from '../../src/sync/provide.js'
 
 /** Servers started by a test, all closed by `closeAll`. */
@@ -47,10 +48,13 @@ function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()))
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+/** A request body: JSON, or a binary CID list (what the client sends for has/get) as `{cids}`. */
+async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
   const parts: Buffer[] = []
   for await (const p of req) parts.push(p as Buffer)
-  return parts.length ? JSON.parse(Buffer.concat(parts).toString('utf8')) : {}
+  const body = Buffer.concat(parts)
+  if (req.headers['content-type'] === CID_LIST_MEDIA_TYPE) return { cids: decodeCidList(body).map((c) => c.toString()) }
+  return parts.length ? JSON.parse(body.toString('utf8')) : {}
 }
 
 const cids = (v: unknown): CID[] => ((v as string[] | undefined) ?? []).map((t) => parseCid(t))
@@ -64,10 +68,11 @@ async function answer(repo: Repository, tamper: Tamper, req: IncomingMessage, re
     res.end(JSON.stringify({ refs: refs.map((r) => ({ name: r.name, cid: r.cid.toString() })) }))
     return
   }
-  const body = await readJson(req)
+  const body = await readBody(req)
   if (url.pathname === '/v1/sync/has') {
-    res.setHeader('content-type', 'application/json')
-    res.end(JSON.stringify({ have: await repo.blocks.hasMany(cids(body.cids)) }))
+    const have = await repo.blocks.hasMany(cids(body.cids))
+    res.setHeader('content-type', 'application/octet-stream')
+    res.end(Buffer.from(have.map((h) => (h ? 1 : 0))))
     return
   }
   let blocks: AsyncIterable<Block>
