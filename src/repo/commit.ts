@@ -108,7 +108,9 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     // The derived indexes follow the ref; a crash in between is caught up by ensureIndexed.
     await indexCommit(repo, block.cid, written.filter((w): w is Extract<Written, { entry: TreeEntry }> => 'entry' in w))
     const changes = { added: 0, modified: 0, removed: 0 }
-    for await (const c of repo.trees.diff(baseTree, tree)) changes[c.type]++
+    // On an empty tree every entry is new: counted from the root, without walking the leaves.
+    if (!parent || (await repo.trees.count(baseTree)) === 0) changes.added = await repo.trees.count(tree)
+    else for await (const c of repo.trees.diff(baseTree, tree)) changes[c.type]++
     return { cid: block.cid, ref, commit: node, parent: old, changes }
   }
 }
@@ -246,7 +248,9 @@ function checkedBlock(block: Block, path: string): Block {
 async function expandRemovals(repo: Repository, tree: CID, written: Written[]): Promise<TreeEdit[]> {
   const edits: TreeEdit[] = []
   // A removal of a directory clears what was there; a path written in the same commit is kept.
-  const kept = new Set(written.filter((w) => !('remove' in w)).map((w) => w.path))
+  // (Built only when something is removed: a commit of 100k records removes nothing.)
+  let keptPaths: Set<string> | undefined
+  const kept = (): Set<string> => (keptPaths ??= new Set(written.filter((w) => !('remove' in w)).map((w) => w.path)))
   for (const w of written) {
     if (!('remove' in w)) {
       edits.push({ path: w.path, entry: w.entry })
@@ -258,7 +262,7 @@ async function expandRemovals(repo: Repository, tree: CID, written: Written[]): 
       matched = true
     }
     for await (const [path] of repo.trees.entries(tree, { prefix: `${w.path}/` })) {
-      if (!kept.has(path)) edits.push({ path, entry: null })
+      if (!kept().has(path)) edits.push({ path, entry: null })
       matched = true
     }
     if (!matched) throw new NotFoundError('path', w.path, 'nothing to remove there', { path: w.path })

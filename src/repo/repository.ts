@@ -13,22 +13,21 @@ import type { Store } from '../store/store.js'
 import type { S3StoreOptions } from '../store/s3/store.js'
 import { isS3Url } from '../store/s3/url.js'
 import type { ReflogEntry } from '../refs/refs.js'
-import { checkout, type CheckoutOptions, type CheckoutResult } from './checkout.js'
-import { commit, type CommitOptions, type CommitResult } from './commit.js'
+import type { CheckoutOptions, CheckoutResult } from './checkout.js'
+import type { CommitOptions, CommitResult } from './commit.js'
 import type { DiffItem, DiffOptions } from './diff.js'
-import { fsck, type FsckResult } from './fsck.js'
+import type { FsckResult } from './fsck.js'
 import { log, type LogEntry, type LogOptions } from './log.js'
 import { ls, type LsEntry, type LsOptions } from './ls.js'
 import { resolveCommit, resolveEntry, refNameFor, type ResolvedCommit, type ResolvedEntry } from './resolve.js'
 import { deleteRef, setRef, type SetRefOptions } from './set-ref.js'
-import { show, type ShowOptions, type ShowResult } from './show.js'
-import { tag, type TagOptions, type TagResult } from './tag.js'
-import { ingest, type IngestOptions, type IngestResult } from './ingest.js'
+import type { ShowOptions, ShowResult } from './show.js'
+import type { TagOptions, TagResult } from './tag.js'
+import type { IngestOptions, IngestResult } from './ingest.js'
 import type { LineageOptions } from './lineage.js'
 import type { LineageGraph } from './lineage-graph.js'
-import { invalidate, type InvalidateOptions, type InvalidateResult } from './invalidate.js'
-import { tainted, type TaintedEntry } from './tainted.js'
-import { rebuildIndex } from './link-index.js'
+import type { InvalidateOptions, InvalidateResult } from './invalidate.js'
+import type { TaintedEntry } from './tainted.js'
 import type { ExportProvOptions } from './export-prov.js'
 import type { ProvJson } from './prov.js'
 import type { QueryOptions, QueryRow } from './query.js'
@@ -181,12 +180,13 @@ export class Repository {
     return checkCommit(cid, await this.readNode(cid))
   }
 
-  // The operations, each implemented in its own module (see there for details). Verbs that
-  // pull in heavy libraries (mingo, jsdiff, the PROV mapping) are imported when first
-  // called, so that every command starts as fast as the ones that need none of them.
+  // The operations, each implemented in its own module (see there for details). Verbs other
+  // than log, resolve and refs are imported when first called, so that every command loads
+  // only the modules it uses (start-up is most of the time of a short command such as log).
 
   /** Store files and records and advance a ref to a new commit. */
-  commit(options: CommitOptions): Promise<CommitResult> {
+  async commit(options: CommitOptions): Promise<CommitResult> {
+    const { commit } = await import('./commit.js')
     return commit(this, options)
   }
   /** Commits reachable from a revision, newest first. */
@@ -194,7 +194,8 @@ export class Repository {
     return log(this, options)
   }
   /** A commit and its changes, or the record or file at `<rev>:<path>`. */
-  show(rev: string, options?: ShowOptions): Promise<ShowResult> {
+  async show(rev: string, options?: ShowOptions): Promise<ShowResult> {
+    const { show } = await import('./show.js')
     return show(this, rev, options)
   }
   /** Entries of a revision's tree. */
@@ -207,15 +208,18 @@ export class Repository {
     yield* diff(this, a, b, options)
   }
   /** Write a revision's files and records into a directory. */
-  checkout(rev: string, options: CheckoutOptions): Promise<CheckoutResult> {
+  async checkout(rev: string, options: CheckoutOptions): Promise<CheckoutResult> {
+    const { checkout } = await import('./checkout.js')
     return checkout(this, rev, options)
   }
   /** Verify everything reachable from every ref and reflog entry. */
-  fsck(options?: { onProgress?: (checked: number) => void }): Promise<FsckResult> {
+  async fsck(options?: { onProgress?: (checked: number) => void }): Promise<FsckResult> {
+    const { fsck } = await import('./fsck.js')
     return fsck(this, options)
   }
   /** Name a commit under `tags/`. */
-  tag(name: string, rev: string, options: TagOptions): Promise<TagResult> {
+  async tag(name: string, rev: string, options: TagOptions): Promise<TagResult> {
+    const { tag } = await import('./tag.js')
     return tag(this, name, rev, options)
   }
   /** Point a ref at a revision. */
@@ -235,7 +239,8 @@ export class Repository {
     return resolveCommit(this, rev)
   }
   /** Commit a stream of records (JSON Lines text or objects) in batches. */
-  ingest(source: AsyncIterable<string | RecordValue>, options: IngestOptions): Promise<IngestResult> {
+  async ingest(source: AsyncIterable<string | RecordValue>, options: IngestOptions): Promise<IngestResult> {
+    const { ingest } = await import('./ingest.js')
     return ingest(this, source, options)
   }
   /**
@@ -245,6 +250,7 @@ export class Repository {
    * await repo.record('tasks/7.json', { type: 'task', used: inputCid, loss: 0.1 }, { ref: 'main', author: { name: 'parsl' } })
    */
   async record(path: string, value: RecordValue, options: { ref?: string; author: Person; message?: string; meta?: Record<string, unknown> }): Promise<CommitResult> {
+    const { commit } = await import('./commit.js')
     return commit(this, {
       ref: options.ref ?? 'main',
       author: options.author,
@@ -259,15 +265,18 @@ export class Repository {
     return lineage(this, spec, options)
   }
   /** Declare a node wrong (append-only); everything downstream becomes tainted. */
-  invalidate(spec: string, options: InvalidateOptions): Promise<InvalidateResult> {
+  async invalidate(spec: string, options: InvalidateOptions): Promise<InvalidateResult> {
+    const { invalidate } = await import('./invalidate.js')
     return invalidate(this, spec, options)
   }
   /** Entries of a revision that are invalidated or derived from something invalidated. */
-  tainted(rev?: string): Promise<TaintedEntry[]> {
+  async tainted(rev?: string): Promise<TaintedEntry[]> {
+    const { tainted } = await import('./tainted.js')
     return tainted(this, rev)
   }
   /** Drop and rebuild the derived indexes (reverse links, paths) from blocks and refs. */
-  rebuildIndex(options?: { onProgress?: (commits: number) => void }): Promise<number> {
+  async rebuildIndex(options?: { onProgress?: (commits: number) => void }): Promise<number> {
+    const { rebuildIndex } = await import('./link-index.js')
     return rebuildIndex(this, options)
   }
   /** The W3C PROV-JSON document of a revision's records and files (or those under `paths`). */
