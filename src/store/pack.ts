@@ -66,6 +66,8 @@ export interface PackState {
 export interface SyncPoint {
   state: PackState
   handles: FileHandle[]
+  /** The packs already retired when the point was taken: no byte can be appended to them since, so the sync may close them. */
+  retired: FileHandle[]
 }
 
 /** A block to append, already encoded for storage. */
@@ -182,16 +184,19 @@ export class PackFiles {
    * recording its state with the index entries.
    */
   syncPoint(): SyncPoint {
-    const handles = [...this.retired]
+    const retired = [...this.retired]
+    const handles = [...retired]
     if (this.writer && this.dirty) handles.push(this.writer.fh)
     this.dirty = false
-    return { state: { ...this.state }, handles }
+    return { state: { ...this.state }, handles, retired }
   }
 
   /** Make a sync point durable (fdatasync of each pack it names), then close the packs it retired. */
   async sync(point: SyncPoint): Promise<void> {
     for (const fh of point.handles) await fh.datasync()
-    const done = new Set(point.handles)
+    // Only packs retired before the point: the pack being written at the point may have had
+    // bytes appended since (then been retired), which the next sync point must still cover.
+    const done = new Set(point.retired)
     const closing = this.retired.filter((fh) => done.has(fh))
     this.retired = this.retired.filter((fh) => !done.has(fh))
     await Promise.all(closing.map((fh) => fh.close()))
