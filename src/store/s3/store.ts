@@ -1,9 +1,9 @@
 import { NotFoundError, PedigreeError } from '../../errors.js'
-import { MemoryIndexCells } from '../index-cells.js'
 import type { Store } from '../store.js'
 import { S3Blockstore } from './blocks.js'
 import { S3Bucket, type S3ConnectOptions } from './bucket.js'
 import { S3ConfigCells, S3RefCells } from './cells.js'
+import { S3IndexCells } from './index-cells.js'
 import { parseS3Url } from './url.js'
 
 export interface S3StoreOptions extends S3ConnectOptions {
@@ -86,19 +86,20 @@ export async function openS3Store(url: string, options: S3StoreOptions = {}): Pr
 
 function storeOver(bucket: S3Bucket, { packTarget, concurrency }: S3StoreOptions): S3Store {
   const blocks = new S3Blockstore(bucket, packTarget, concurrency)
+  const index = new S3IndexCells(bucket)
   return {
     location: bucket.location.url,
     bucket,
     blocks,
     refs: new S3RefCells(bucket, () => blocks.flush()),
     config: new S3ConfigCells(bucket),
-    // Derived and rebuildable (link-index.ts): kept in this process's memory, so that readers
-    // never contend for it and nothing derived is written to the bucket. `ensureIndexed`
-    // catches up from the refs the first time a downstream question is asked. See docs/s3.md.
-    index: new MemoryIndexCells(),
+    // Derived and rebuildable (link-index.ts): segment objects, written blind by each process
+    // on close and read only by those that ask a downstream question (see index-cells.ts).
+    index,
     async close() {
       try {
         await blocks.flush()
+        await index.flush()
       } finally {
         bucket.close()
       }
