@@ -346,7 +346,9 @@ class LevelBlockstore implements Blockstore {
   private async batch(ops: unknown[]): Promise<void> {
     if (ops.length === 0) return
     try {
-      await this.root.batch(ops as never)
+      // Synced: the index entries must be on disk before any later write (the ref that reaches
+      // them) can be; unsynced pages of LevelDB's log may reach the disk in any order.
+      await this.root.batch(ops as never, { sync: true })
     } catch (e) {
       throw new StoreError(`cannot write blocks to the store: ${(e as Error).message}`, {}, { cause: e })
     }
@@ -423,12 +425,13 @@ class LevelRefCells implements RefCells {
         seq = Number((k as string).slice(name.length + 1)) + 1
       }
       // The ref and its log line land in one atomic LevelDB batch: a crash keeps both or neither.
+      // Synced, so that a ref update once reported done survives a power cut too.
       await this.root.batch([
         record.new === null
           ? { type: 'del', sublevel: this.values, key: name }
           : { type: 'put', sublevel: this.values, key: name, value: record.new },
         { type: 'put', sublevel: this.logs, key: logKey(name, seq), value: record },
-      ] as never)
+      ] as never, { sync: true })
       return true
     })
   }
