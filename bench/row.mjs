@@ -4,7 +4,7 @@
 import { commitRow } from './rows/commit.mjs'
 import { diffRow } from './rows/diff.mjs'
 import { logRow } from './rows/log.mjs'
-import { ckptBigRow, ckptCheckoutRow, ckptCommitRow, ckptDeltaRow } from './rows/checkpoint.mjs'
+import { ckptBigRow, ckptCheckoutRow, ckptCommitRow, ckptDeltaRow, ckptDeltaTensorsRow } from './rows/checkpoint.mjs'
 import { ingestRow, queryRow } from './rows/records.mjs'
 import { lineageRow } from './rows/lineage.mjs'
 
@@ -14,6 +14,7 @@ const ROWS = {
   log: logRow,
   ckptCommit: ckptCommitRow,
   ckptDelta: ckptDeltaRow,
+  ckptDeltaTensors: ckptDeltaTensorsRow,
   ckptCheckout: ckptCheckoutRow,
   ckptBig: ckptBigRow,
   ingest: ingestRow,

@@ -313,3 +313,134 @@ export async function ckptBigRow({ bytes, log }) {
   removeDir(dir)
   return { bytes, ms: Object.fromEntries(Object.entries(times).map(([k, v]) => [k, v[0]])), rssMiB }
 }
+
+// ---------------------------------------------------------------------------------
+// Row 11: the same question for a safetensors checkpoint whose fine-tune rewrote whole tensors.
+//
+// Row 5 changes 100 KiB regions at random offsets of an opaque binary: every region dirties the
+// ~256 KiB content-defined chunks around it, whatever the format. A fine-tune changes whole
+// tensors (some layers trained, the rest frozen), and pedigree cuts safetensors files at tensor
+// boundaries, so this row measures that case: ~2% of the bytes, in whole tensors scattered
+// through the file.
+
+/** The tensors of one transformer block of width `d`. */
+const blockTensors = (d) => [
+  ['attn.qkv.weight', [d, 3 * d]],
+  ['attn.qkv.bias', [3 * d]],
+  ['attn.out.weight', [d, d]],
+  ['attn.out.bias', [d]],
+  ['norm1.weight', [d]],
+  ['mlp.fc1.weight', [d, 4 * d]],
+  ['mlp.fc1.bias', [4 * d]],
+  ['mlp.fc2.weight', [4 * d, d]],
+  ['mlp.fc2.bias', [d]],
+  ['norm2.weight', [d]],
+]
+
+/**
+ * Tensor layout of a transformer-like model of about `bytes` bytes: [name, shape, byteLength][].
+ * Width 1024 (a block is ~48 MiB) from 512 MiB up, 256 below, so that 2% of the bytes is
+ * always several whole tensors.
+ */
+function tensorLayout(bytes) {
+  const tensors = blockTensors(bytes >= 512 * 2 ** 20 ? 1024 : 256)
+  const perBlock = tensors.reduce((n, [, shape]) => n + 4 * shape.reduce((a, b) => a * b, 1), 0)
+  const blocks = Math.max(2, Math.round(bytes / perBlock))
+  const out = []
+  for (let b = 0; b < blocks; b++) for (const [name, shape] of tensors) out.push([`blocks.${b}.${name}`, shape, 4 * shape.reduce((a, c) => a * c, 1)])
+  return out
+}
+
+/** Write a safetensors file (F32 tensors, in layout order); `fresh` names tensors to fill from another seed. */
+function writeSafetensors(path, layout, { seed = 7, fresh = new Set(), freshSeed = 99 } = {}) {
+  const header = {}
+  let offset = 0
+  for (const [name, shape, len] of layout) {
+    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + len] }
+    offset += len
+  }
+  let json = JSON.stringify(header)
+  json += ' '.repeat((8 - ((json.length + 8) % 8)) % 8)
+  const fd = openSync(path, 'w')
+  const len = Buffer.alloc(8)
+  len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)))
+  writeSync(fd, len)
+  writeSync(fd, Buffer.from(json))
+  const base = xorshift(seed)
+  const other = xorshift(freshSeed)
+  for (const [name, , bytesLen] of layout) {
+    const buf = Buffer.alloc(bytesLen)
+    const u32 = new Uint32Array(buf.buffer, buf.byteOffset, bytesLen / 4)
+    // Both versions draw the base stream for every tensor, so frozen tensors are identical.
+    fillFloats(u32, base)
+    if (fresh.has(name)) fillFloats(u32, other)
+    writeSync(fd, buf)
+  }
+  closeSync(fd)
+  return offset
+}
+
+export async function ckptDeltaTensorsRow({ bytes, log }) {
+  const dir = tempDir('ckpt-tensors')
+  try {
+    const layout = tensorLayout(bytes)
+    // Fine-tune: whole tensors at seeded random places until ~2% of the bytes changed.
+    const rand = prng(11)
+    const fresh = new Set()
+    let changed = 0
+    const total = layout.reduce((n, t) => n + t[2], 0)
+    for (let tries = 0; changed < 0.02 * total && tries < 100_000; tries++) {
+      const [name, , len] = layout[Math.floor(rand() * layout.length)]
+      if (fresh.has(name) || changed + len > 0.025 * total) continue
+      fresh.add(name)
+      changed += len
+    }
+    const v1 = join(dir, 'model-v1.safetensors')
+    const v2 = join(dir, 'model-v2.safetensors')
+    writeSafetensors(v1, layout)
+    writeSafetensors(v2, layout, { fresh })
+    const size = statSync(v1).size
+    log(`  ${layout.length} tensors, ${(size / 2 ** 20).toFixed(0)} MiB; fine-tune rewrote ${fresh.size} tensors (${((100 * changed) / size).toFixed(2)}% of the bytes)`)
+    const store = join(dir, 'store', '.pedigree')
+    ped(['init', '--repo', store])
+    const stored = () => JSON.parse(ped(['du', '--repo', store, '--json']).stdout.toString()).store.stored
+    ped(['commit', '--repo', store, '-m', 'v1', 'model/model.safetensors=' + v1])
+    const before = stored()
+    ped(['commit', '--repo', store, '-m', 'v2', 'model/model.safetensors=' + v2])
+    const pedNew = stored() - before
+    const diff = JSON.parse(ped(['diff', '--repo', store, 'main~1', 'main', '--json']).stdout.toString())
+    const item = diff.find((d) => d.path === 'model/model.safetensors') ?? {}
+    // The model-aware diff must name exactly the rewritten tensors.
+    const named = (item.tensors ?? []).filter((t) => t.change === 'changed').map((t) => t.name).sort()
+    if (JSON.stringify(named) !== JSON.stringify([...fresh].sort())) throw new Error(`diff named ${named.length} changed tensors, expected the ${fresh.size} rewritten`)
+    const tensorsChanged = named.length
+    log(`  pedigree: store grew by ${pedNew} bytes (${((100 * pedNew) / size).toFixed(2)}%); diff storage ${JSON.stringify(item.storage ?? {})}`)
+    // git: a whole new object for v2 (as in row 5).
+    const gdir = join(dir, 'git')
+    run('mkdir', ['-p', gdir])
+    git(gdir, ['init', '-q', '-b', 'main', '.'])
+    copyFileSync(v1, join(gdir, 'model.safetensors'))
+    git(gdir, ['-c', 'core.compression=0', 'add', 'model.safetensors'])
+    git(gdir, ['-c', 'user.name=bench', '-c', 'user.email=bench@example.org', 'commit', '-q', '-m', 'v1'])
+    copyFileSync(v2, join(gdir, 'model.safetensors'))
+    const objBytes = () => Number(run('du', ['-sb', join(gdir, '.git', 'objects')]).stdout.toString().split('\t')[0])
+    const objBefore = objBytes()
+    git(gdir, ['-c', 'core.compression=0', 'add', 'model.safetensors'])
+    const gitObj = objBytes() - objBefore
+    return {
+      bytes: size,
+      tensors: layout.length,
+      freshTensors: fresh.size,
+      changedBytes: changed,
+      tensorsChanged,
+      pedNew,
+      pedNewPct: (100 * pedNew) / size,
+      storage: item.storage ?? {},
+      gitObj,
+      gitPct: (100 * gitObj) / size,
+      met: { pct: (100 * pedNew) / size <= 5 },
+    }
+  } finally {
+    removeDir(dir)
+  }
+}
