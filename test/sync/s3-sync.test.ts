@@ -163,6 +163,27 @@ if (!s3.ok) {
       })
     })
 
+    it('a commit on an S3 store whose connection is cut while its packs upload: ERR_UNREACHABLE, the ref does not move', { timeout: 120_000 }, async () => {
+      const url = await s3Remote('cut-commit')
+      const first = await withS3(url, (repo) => commitAt(repo, 'main', 1, [record('runs/1.json', { loss: 0.5 })]))
+      const proxy = await cutProxy(server.endpoint, { cutAfter: 600_000 })
+      const repo = await Repository.open(url, { s3: { ...server.options, endpoint: proxy.endpoint, maxAttempts: 2 } })
+      try {
+        const big = pseudoRandom(12, 2 * 1024 * 1024)
+        const err = await rejectionOf(commitAt(repo, 'main', 2, [{ type: 'bytes', path: 'model/weights.bin', bytes: big }]))
+        expect(proxy.cut).toBe(true)
+        expect(err.code).toBe('ERR_UNREACHABLE')
+      } finally {
+        await repo.close().catch(() => {})
+        await proxy.close()
+      }
+      await withS3(url, async (r) => {
+        expect(cidToString((await r.refs.get('main'))!)).toBe(cidToString(first.cid))
+        expect(await r.reflog('main')).toHaveLength(1)
+        expect((await r.fsck()).ok).toBe(true)
+      })
+    })
+
     it('a remote URL whose prefix holds no store is ERR_NOT_FOUND naming it; a missing bucket names the bucket', { timeout: 60_000 }, async () => {
       const local = await s.init('local')
       await commitAt(local, 'main', 1, [record('a.json', { v: 1 })])
