@@ -39,7 +39,7 @@ describe('remotes', () => {
 
   it('refuses URLs it cannot serve yet, and a remote that is the store itself', async () => {
     const a = await s.init('a')
-    expect((await rejectionOf(openTransport('https://example.org/store'))).code).toBe('ERR_UNSUPPORTED')
+    expect((await rejectionOf(openTransport('https://user:secret@example.org/store'))).code).toBe('ERR_INVALID_INPUT')
     expect((await rejectionOf(openTransport('s3://Not_A_Bucket/prefix'))).code).toBe('ERR_INVALID_INPUT')
     expect((await rejectionOf(openTransport('/tmp/x.car'))).message).toContain('bundle import')
     expect((await rejectionOf(openTransport('ftp://host/x'))).code).toBe('ERR_INVALID_INPUT')
