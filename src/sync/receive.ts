@@ -17,10 +17,14 @@ const BATCH_BLOCKS = 1024
 /**
  * Gathers verified blocks and writes them in batches. `flush` on every way out, so that
  * what verified before a failure stays (a resumed transfer does not send it again).
+ *
+ * One batch is written while the next one fills (at most one write in flight): receiving
+ * (from a socket, a file) and writing (to disk, with its syncs) overlap instead of taking turns.
  */
 export class VerifiedWriter {
   private batch: Block[] = []
   private bytes = 0
+  private writing: Promise<void> | undefined
   blocks = 0
   totalBytes = 0
 
@@ -33,15 +37,32 @@ export class VerifiedWriter {
     this.bytes += block.bytes.length
     this.blocks++
     this.totalBytes += block.bytes.length
-    if (this.bytes >= BATCH_BYTES || this.batch.length >= BATCH_BLOCKS) await this.flush()
+    if (this.bytes >= BATCH_BYTES || this.batch.length >= BATCH_BLOCKS) await this.startWrite()
   }
 
+  /** Write everything queued, and wait until every write has finished. */
   async flush(): Promise<void> {
+    await this.startWrite()
+    await this.settle()
+  }
+
+  /** Wait for the write in flight (rethrowing its failure), then start writing the queued batch. */
+  private async startWrite(): Promise<void> {
+    await this.settle()
     if (this.batch.length === 0) return
     const batch = this.batch
     this.batch = []
     this.bytes = 0
-    await this.store.putMany(batch)
+    const writing = this.store.putMany(batch)
+    // A failure is reported by the next add or flush; until then it must not go unhandled.
+    writing.catch(() => {})
+    this.writing = writing
+  }
+
+  private async settle(): Promise<void> {
+    const writing = this.writing
+    this.writing = undefined
+    if (writing) await writing
   }
 }
 
