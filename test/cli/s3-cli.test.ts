@@ -27,7 +27,7 @@ if (!s3.ok) {
     await removeDir(dir)
   })
 
-  describe('pedigree on an S3 store (Ceph RGW), through the CLI', { timeout: 60_000 }, () => {
+  describe('pedigree on an S3 store (Ceph RGW), through the CLI', { timeout: 120_000 }, () => {
     let c1 = ''
     let c2 = ''
 
@@ -90,6 +90,13 @@ if (!s3.ok) {
       const missing = await runCli(['log', '--repo', 's3://pedigree-no-such-bucket-cli/x'], { cwd: dir, env })
       expect(missing.code).toBe(3)
       expect(missing.stderr).toContain('pedigree-no-such-bucket-cli')
+      // init --store into a missing bucket leaves no .pedigree behind.
+      const elsewhere = join(dir, 'elsewhere')
+      await mkdir(elsewhere)
+      const init = await runJson(['init', '--store', 's3://pedigree-no-such-bucket-cli/x'], { cwd: elsewhere, env })
+      expect(init.code).toBe(3)
+      expect(init.json.error.data).toMatchObject({ bucket: 'pedigree-no-such-bucket-cli', operation: 'PutObject' })
+      expect(existsSync(join(elsewhere, '.pedigree'))).toBe(false)
       const down = await runCli(['log'], { cwd, env: { ...env, AWS_ENDPOINT_URL: 'http://127.0.0.1:9' } })
       expect(down.code).toBe(8)
       expect(down.stderr).toContain('127.0.0.1:9')
