@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import { CarBlockIterator } from '@ipld/car/iterator'
 import { encode as encodeCbor } from '@ipld/dag-cbor'
 import type { Block } from '../codec/block.js'
@@ -154,6 +155,72 @@ function badCar(source: string, e: unknown): PedigreeError {
   return new PedigreeError('ERR_CORRUPT', `the CAR stream from ${source} is ${truncated ? 'truncated' : 'not valid CARv1'}: ${message}`, { source, reason: message, truncated }, { cause: e })
 }
 
+/** How far a push reads its local blocks ahead of the socket. */
+const READ_AHEAD_BYTES = 16 * 1024 * 1024
+
+/**
+ * The items of `source`, read up to `maxBytes` ahead of the consumer: reading the local store
+ * overlaps with sending (and with the server writing), instead of taking turns with them. An
+ * error of the source reaches the consumer after the items read before it.
+ */
+export async function* readAhead(source: AsyncIterable<Block>, maxBytes: number): AsyncGenerator<Block> {
+  const queue: Block[] = []
+  let queued = 0
+  let done = false
+  let failure: { e: unknown } | undefined
+  let wake: (() => void) | undefined
+  let space: (() => void) | undefined
+  const signal = (): void => {
+    wake?.()
+    wake = undefined
+  }
+  const it = source[Symbol.asyncIterator]()
+  let stopped = false
+  let exhausted = false
+  const pump = (async () => {
+    try {
+      for (;;) {
+        while (queued >= maxBytes && !stopped) await new Promise<void>((r) => (space = r))
+        if (stopped) return
+        const next = await it.next()
+        if (next.done) {
+          exhausted = true
+          return
+        }
+        queue.push(next.value)
+        queued += next.value.bytes.length
+        signal()
+      }
+    } catch (e) {
+      failure = { e }
+    } finally {
+      done = true
+      signal()
+    }
+  })()
+  try {
+    for (;;) {
+      if (queue.length > 0) {
+        const b = queue.shift()!
+        queued -= b.bytes.length
+        space?.()
+        space = undefined
+        yield b
+        continue
+      }
+      if (done) break
+      await new Promise<void>((r) => (wake = r))
+    }
+    if (failure) throw failure.e
+  } finally {
+    // The consumer stopped early: stop reading, and let the source clean up.
+    stopped = true
+    space?.()
+    await pump
+    if (!exhausted && !failure) await it.return?.()
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // Binary CID lists
 
@@ -306,14 +373,17 @@ export class HttpTransport implements Transport {
     let sourceError: { e: unknown } | undefined
     const guarded = (async function* () {
       try {
-        for await (const b of blocks) yield b
+        yield* readAhead(blocks, READ_AHEAD_BYTES)
       } catch (e) {
         sourceError = { e }
       }
     })()
     let out: PutBlocksResult
     try {
-      const res = await this.request('POST', ROUTES.put, { body: carStream(guarded), type: CAR_MEDIA_TYPE })
+      // Handed to fetch as a web stream: measured 2x faster than an async iterable body, which
+      // undici wraps and copies chunk by chunk.
+      const body = Readable.toWeb(Readable.from(carStream(guarded), { objectMode: false })) as unknown as ReadableStream<Uint8Array>
+      const res = await this.request('POST', ROUTES.put, { body, type: CAR_MEDIA_TYPE })
       out = (await this.readJson(res, ROUTES.put)) as PutBlocksResult
     } catch (e) {
       if (sourceError) throw sourceError.e
@@ -378,7 +448,7 @@ export class HttpTransport implements Transport {
   private async request(
     method: 'GET' | 'POST',
     route: string,
-    { body, type, accept = 'application/json' }: { body?: string | Uint8Array | AsyncIterable<Uint8Array>; type?: string; accept?: string },
+    { body, type, accept = 'application/json' }: { body?: string | Uint8Array | ReadableStream<Uint8Array>; type?: string; accept?: string },
   ): Promise<Response> {
     const headers: Record<string, string> = { accept }
     if (type) headers['content-type'] = type
