@@ -42,7 +42,9 @@ const key = (cid: CID): string => cidToString(cid)
  * Blocks in packs in an S3 bucket (layout: pack-format.ts and docs/s3.md). Writes wait in
  * memory until {@link DEFAULT_S3_PACK_TARGET} bytes gather, a ref is about to move
  * ({@link flush}, called by the ref cells), or the store closes; then one CAR object and its
- * index object are written, in that order. Every read sees the waiting blocks.
+ * index object are written, in that order (a full pack uploads in the background while the
+ * writer goes on; a failure is thrown to the next writer, and the blocks wait to be retried).
+ * Every read sees the waiting blocks.
  *
  * Reads use an in-memory map of every pack index (CID → pack, offset, length), loaded on first
  * use with one LIST and one GET per pack, and refreshed when a block is not found (another
@@ -66,6 +68,9 @@ export class S3Blockstore implements Blockstore {
   /** Blocks a listing did not find, with when that listing started. */
   private readonly absent = new Map<string, number>()
   private readonly flushes = new Mutex()
+  /** The pack uploading in the background, if any, and how the last such upload failed. */
+  private background?: Promise<void>
+  private backgroundFailure?: unknown
   /** Recently written or read blocks (least recently used first), at most CACHE_BYTES. */
   private readonly cache = new Map<string, Uint8Array>()
   private cacheBytes = 0
@@ -156,7 +161,19 @@ export class S3Blockstore implements Blockstore {
       this.pending.set(k, { cid: b.cid, bytes: new Uint8Array(b.bytes) })
       this.pendingBytes += b.bytes.length
     }
-    if (this.pendingBytes >= this.packTarget) await this.flush()
+    if (this.pendingBytes < this.packTarget) return
+    // One pack uploads behind the writer while it goes on (memory: two packs at most).
+    if (this.background) await this.background
+    this.throwBackgroundFailure()
+    if (this.pendingBytes >= this.packTarget && !this.background) {
+      this.background = this.writePack()
+        .catch((e: unknown) => {
+          this.backgroundFailure = e
+        })
+        .finally(() => {
+          this.background = undefined
+        })
+    }
   }
 
   /**
@@ -165,6 +182,19 @@ export class S3Blockstore implements Blockstore {
    * the blocks wait again (a later flush retries them) and the error is thrown.
    */
   async flush(): Promise<void> {
+    await this.writePack()
+    // Whatever a background upload failed to write was retried and written just now.
+    this.backgroundFailure = undefined
+  }
+
+  private throwBackgroundFailure(): void {
+    const e = this.backgroundFailure
+    if (e === undefined) return
+    this.backgroundFailure = undefined
+    throw e
+  }
+
+  private async writePack(): Promise<void> {
     await this.flushes.run(async () => {
       if (this.pending.size === 0) return
       const batch = this.pending
