@@ -20,11 +20,11 @@ function step(title) {
   console.log(`\n${bold(`== ${title}`)}`)
 }
 
-/** Run the CLI, echo the command and its output, return stdout. */
-function pedigree(args, { show = true, input } = {}) {
-  console.log(`$ pedigree ${args.map((a) => (/[\s"'{}]/.test(a) ? `'${a}'` : a)).join(' ')}`)
+/** Run the CLI (at site A unless `site` says otherwise), echo the command and its output, return stdout. */
+function pedigree(args, { show = true, input, site } = {}) {
+  console.log(`${site ? `[${site.name}] ` : ''}$ pedigree ${args.map((a) => (/[\s"'{}]/.test(a) ? `'${a}'` : a)).join(' ')}`)
   try {
-    const out = execFileSync(process.execPath, [bin, ...args], { cwd: work, env, input, stdio: ['pipe', 'pipe', 'pipe'] })
+    const out = execFileSync(process.execPath, [bin, ...args], { cwd: site?.cwd ?? work, env: site?.env ?? env, input, stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 1 << 28 })
     if (show && out.length) console.log(out.toString('utf8').trimEnd().replace(/^/gm, '  '))
     return out
   } catch (e) {
@@ -156,6 +156,35 @@ console.log(`  ${tainted.length} entries tainted, e.g. ${taintedPaths.filter((p)
 check(taintedPaths.includes('model/alcf-hpo-2024-03/braggnn-t05-best.json'), 'the best model is tainted, with the reason and root cause')
 check(!taintedPaths.some((p) => p.includes('cal-2024-03-12b')) && !taintedPaths.includes('scan/aps-acq-2024-03/scan-0017.json'), 'calibration 12b and the test scans it calibrated are not')
 check(mainBefore !== undefined && mainOf() === mainBefore, 'main itself did not move (the invalidation is a record on the invalidations ref)')
+
+step('A second site: the HPC centre clones the store, adds its results, and sends them back')
+// Site A is the store above (the beamline); site B is a clone at the HPC centre.
+const siteB = { name: 'site B', cwd: join(work, 'hpc'), env: { ...env, PEDIGREE_REPO: join(work, 'hpc', '.pedigree'), PEDIGREE_AUTHOR: 'polaris workflow <flows@alcf.example.org>' } }
+mkdirSync(siteB.cwd)
+const cloned = JSON.parse(pedigree(['clone', join(work, '.pedigree'), join(siteB.cwd, '.pedigree'), '--json'], { site: siteB, show: false }).toString() || '{}')
+check(cloned.blocks > 0, `the clone received ${cloned.blocks} blocks, every one verified against its CID`)
+const bWeights = pedigree(['show', 'tags/braggnn-v1:model/weights.bin'], { show: false, site: siteB })
+check(sha256(bWeights) === sha256(weightsV1), 'site B reads the tagged checkpoint byte-exact')
+pedigree(['commit', '-b', 'main', '-m', 'HPC evaluation of braggnn-v1', '--record', 'eval/polaris/braggnn-v1.json=-'], {
+  site: siteB,
+  input: JSON.stringify({ type: 'evaluation', model: 'braggnn-v1', site: 'polaris', mean_px_error: 0.41 }),
+})
+const pushed = JSON.parse(pedigree(['push', 'origin', 'main', '--json'], { site: siteB, show: false }).toString() || '{}')
+console.log(`  pushed ${pushed.blocks} blocks (${pushed.bytes} bytes) in ${pushed.roundTrips} round trips`)
+check(pushed.blocks > 0 && pushed.blocks < 10, 'only the new commit, its tree path and the record travelled')
+const head = (site) => JSON.parse(pedigree(['ref', 'list', '--json'], { show: false, site }).toString() || '[]').find((r) => r.name === 'main')?.cid
+check(head() === head(siteB), 'site A now has the HPC result on main (the same commit CID)')
+
+step('Site B goes on working; site A pulls from it')
+pedigree(['commit', '-b', 'main', '-m', 'HPC evaluation, second detector', '--record', 'eval/polaris/braggnn-v1-det2.json=-'], {
+  site: siteB,
+  input: JSON.stringify({ type: 'evaluation', model: 'braggnn-v1', site: 'polaris', detector: 2, mean_px_error: 0.44 }),
+})
+pedigree(['remote', 'add', 'hpc', join(siteB.cwd, '.pedigree')])
+const pulled = JSON.parse(pedigree(['pull', 'hpc', 'main', '--json'], { show: false }).toString() || '{}')
+check(pulled.status === 'fast-forward' && head() === head(siteB), 'site A fast-forwarded to site B\'s main')
+const noop = JSON.parse(pedigree(['push', 'origin', 'main', '--json'], { site: siteB, show: false }).toString() || '{}')
+check(noop.blocks === 0, `a push with nothing new sends nothing (${noop.blocks} blocks, ${noop.roundTrips} round trips)`)
 
 console.log(`\nstore: ${join(work, '.pedigree')} (explore it with PEDIGREE_REPO=${join(work, '.pedigree')} pedigree log)`)
 if (failures > 0) {
