@@ -37,7 +37,11 @@ export async function initS3Store(url: string, options: S3StoreOptions = {}): Pr
   try {
     const body = new TextEncoder().encode(JSON.stringify({ format: FORMAT, created: new Date().toISOString() }) + '\n')
     if (!(await bucket.put(S3_FORMAT_KEY, body, { createOnly: true, contentType: 'application/json' }))) {
-      throw new PedigreeError('ERR_EXISTS', `a pedigree store already exists at ${location.url}`, { location: location.url })
+      throw new PedigreeError(
+        'ERR_EXISTS',
+        `a pedigree store already exists at ${location.url}; to use it, pass --repo ${location.url} or set PEDIGREE_REPO=${location.url}`,
+        { location: location.url },
+      )
     }
   } catch (e) {
     bucket.close()
