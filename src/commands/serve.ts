@@ -16,15 +16,10 @@ const bytesFlag = Flags.custom<number>({ parse: async (s) => parseBytes(s) })
 export default class Serve extends BaseCommand<typeof Serve> {
   static override summary = 'Serve this store over HTTP: the sync protocol for push/fetch/pull/clone, and a JSON read API.'
   static override description = [
-    'The server opens the store once and holds it until stopped (Ctrl-C or SIGTERM), so other processes',
-    'reach it through HTTP. It prints the URL it listens on (with --json: one JSON line {url, host, port, store}).',
-    '',
-    'Access: reads need no token unless --require-token-for-read; writes (push) need a bearer token with',
-    'write scope (`pedigree token add --scope write`, sent by clients from PEDIGREE_TOKEN) unless',
-    '--allow-anonymous-write. A wrong token is refused (401) on every route; a read token pushing gets 403.',
-    'Listens on 127.0.0.1 unless --host says otherwise; put it behind a TLS reverse proxy to serve https.',
-    'The API is described at GET /openapi.json (and in docs/openapi.json, docs/http-api.md).',
-  ].join('\n')
+    'The server opens the store once and holds it until stopped (Ctrl-C or SIGTERM: requests in flight finish, then the store is closed), so other processes reach it through HTTP. It prints the URL it listens on; with --json, one JSON line {url, host, port, store}.',
+    'Access: reads need no token unless --require-token-for-read; writes (push) need a bearer token with write scope (`pedigree token add --scope write`; clients send it from PEDIGREE_TOKEN) unless --allow-anonymous-write. A wrong token is refused (401) on every route; a read token pushing gets 403.',
+    'It listens on 127.0.0.1 unless --host says otherwise; put it behind a TLS reverse proxy to serve https. The API is described at GET /openapi.json (and in docs/openapi.json and docs/http-api.md).',
+  ].join('\n\n')
   static override examples = [
     '<%= config.bin %> serve --port 8080',
     '<%= config.bin %> serve --host 0.0.0.0 --port 8080 --require-token-for-read',

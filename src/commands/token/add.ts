@@ -4,11 +4,8 @@ import { addToken, type TokenInfo } from '../../server/tokens.js'
 
 export default class TokenAdd extends BaseCommand<typeof TokenAdd> {
   static override summary = 'Make a bearer token that `pedigree serve` accepts, and print it (the only time it is shown).'
-  static override description = [
-    'The store keeps only the token\'s sha256, its name, scope and creation time. A read token may',
-    'fetch, pull and clone; a write token may also push. Clients send it from the environment',
-    'variable PEDIGREE_TOKEN. Run this while the server is stopped (the server holds the store).',
-  ].join('\n')
+  static override description =
+    "The store keeps only the token's sha256, its name, scope and creation time. A read token may fetch, pull and clone; a write token may also push. Clients send it from the environment variable PEDIGREE_TOKEN. Run this while the server is stopped (the server holds the store)."
   static override examples = [
     '<%= config.bin %> token add --scope write --name aps-pipeline',
     '<%= config.bin %> token add --scope read --json',
