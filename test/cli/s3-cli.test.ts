@@ -109,5 +109,16 @@ if (!s3.ok) {
       const log = await runJson(['log'], { cwd: target, env })
       expect(log.json.map((e: { cid: string }) => e.cid)).toEqual([c2, c1])
     })
+
+    it('push from the clone back to s3://… moves the bucket\'s ref', async () => {
+      const target = join(dir, 'copy')
+      await writeFile(join(target, 'eval.json'), '{"acc": 0.93}')
+      const c3 = await runJson(['commit', '--record', 'eval.json=eval.json', '-m', 'evaluation'], { cwd: target, env })
+      expect(c3.code, c3.stderr).toBe(0)
+      const pushed = await runJson(['push'], { cwd: target, env })
+      expect(pushed.code, pushed.stderr).toBe(0)
+      const log = await runJson(['log', '--repo', url], { cwd: dir, env })
+      expect(log.json.map((e: { cid: string }) => e.cid)).toEqual([c3.json.cid, c2, c1])
+    })
   })
 }
