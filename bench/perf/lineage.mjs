@@ -12,12 +12,17 @@ for (const [direction, spec] of [['up', 'main:step/step-120.json'], ['down', 'ma
   for (const depth of [10, 100]) {
     const repo = await Repository.open(store)
     const times = []
+    const cpu = []
     for (let i = 0; i < 5; i++) {
       const t = performance.now()
+      const c = process.cpuUsage()
       await repo.lineage(spec, { direction, depth })
       times.push((performance.now() - t).toFixed(1))
+      const u = process.cpuUsage(c)
+      cpu.push(((u.user + u.system) / 1000).toFixed(1))
     }
-    console.log(direction, depth, times.join(' '))
+    // CPU time of this process (all threads, LevelDB's included) is steadier than wall time on a loaded machine.
+    console.log(direction, depth, 'wall ms', times.join(' '), '| cpu ms', cpu.join(' '))
     await repo.close()
   }
 }

@@ -32,7 +32,10 @@ export async function lineage(repo: Repository, spec: string, { direction = 'up'
   const taints = await TaintChecker.open(repo)
   // Invalidation records link to their target, but nothing is derived from them.
   const invalidationRecords = new Set([...taints.invalidations.values()].map((i) => i.record.toString()))
-  const nodes = new Map<string, LineageNode>()
+  /** Every node reached, in the order found, with the depth at which it was first reached. */
+  const found = new Map<string, { cid: CID; depth: number }>()
+  /** What a node's block says (kind, conventional fields, its own links), by CID text. */
+  const decoded = new Map<string, Decoded>()
   const edges: LineageEdge[] = []
   const edgeKeys = new Set<string>()
   let truncated = false
@@ -44,31 +47,36 @@ export async function lineage(repo: Repository, spec: string, { direction = 'up'
     edges.push({ from, to, field, relation: field.split('.')[0]! })
   }
 
-  /** Each described record's own provenance links (followed upstream), by CID text. */
-  const upLinks = new Map<string, [CID, string][]>()
+  /** Read and decode, in one batched read, the blocks of those `cids` not decoded yet. */
+  const decodeAll = async (cids: readonly CID[]): Promise<void> => {
+    const todo = cids.filter((cid) => !decoded.has(cid.toString()))
+    if (todo.length === 0) return
+    const blocks = await repo.blocks.getMany(todo)
+    todo.forEach((cid, i) => decoded.set(cid.toString(), decodeNode(cid, blocks[i])))
+  }
 
+  // Each level costs one round of reads: upstream, one batched read of its blocks (their links
+  // are the next level); downstream, its reverse-index lookups, all in flight together. What
+  // only describes a node (its paths, kind, fields, taint) is read once at the end, for all
+  // nodes together, so that a long narrow chain is not one slow step per read per level.
   const walk = async (dir: 'up' | 'down'): Promise<void> => {
     let frontier = [start]
     const seen = new Set([start.toString()])
     for (let d = 0; frontier.length > 0; d++) {
-      // A level at a time: its blocks in one batched read, its index lookups in flight together
-      // (LevelDB answers many concurrent reads several times faster than one after another).
-      const todo = frontier.filter((cid) => !nodes.has(cid.toString()))
-      const blocks = todo.length > 0 ? await repo.blocks.getMany(todo) : []
-      const described = await Promise.all(todo.map((cid, i) => describe(repo, cid, blocks[i], d, taints)))
-      for (const { node, links } of described) {
-        nodes.set(node.cid, node)
-        upLinks.set(node.cid, invalidationRecords.has(node.cid) ? [] : links)
+      for (const cid of frontier) if (!found.has(cid.toString())) found.set(cid.toString(), { cid, depth: d })
+      let neighbours: [CID, string][][]
+      if (dir === 'up') {
+        await decodeAll(frontier)
+        neighbours = frontier.map((cid) => (invalidationRecords.has(cid.toString()) ? [] : decoded.get(cid.toString())!.links))
+      } else {
+        neighbours = await Promise.all(
+          frontier.map(async (cid) => {
+            const out: [CID, string][] = []
+            for await (const { source, field } of linksTo(repo, cid)) out.push([source, field])
+            return out
+          }),
+        )
       }
-      const neighbours = await Promise.all(
-        frontier.map(async (cid): Promise<[CID, string][]> => {
-          if (dir === 'up') return upLinks.get(cid.toString()) ?? []
-          const out: [CID, string][] = []
-          if (nodes.get(cid.toString())?.kind === 'missing') return out
-          for await (const { source, field } of linksTo(repo, cid)) out.push([source, field])
-          return out
-        }),
-      )
       const next: CID[] = []
       for (let i = 0; i < frontier.length; i++) {
         const key = frontier[i]!.toString()
@@ -81,7 +89,7 @@ export async function lineage(repo: Repository, spec: string, { direction = 'up'
           if (dir === 'up') addEdge(key, other.toString(), field)
           else addEdge(other.toString(), key, field)
           if (seen.has(other.toString())) continue
-          if (nodes.size + next.length >= maxNodes) {
+          if (found.size + next.length >= maxNodes) {
             truncated = true
             continue
           }
@@ -94,35 +102,53 @@ export async function lineage(repo: Repository, spec: string, { direction = 'up'
   }
   if (direction === 'up' || direction === 'both') await walk('up')
   if (direction === 'down' || direction === 'both') await walk('down')
-  return { start: start.toString(), direction, nodes: [...nodes.values()], edges, truncated }
+
+  const reached = [...found.values()]
+  await decodeAll(reached.map((n) => n.cid))
+  const paths = await mapInBatches(reached, PATH_LOOKUPS, (n) => pathsOf(repo, n.cid))
+  const nodes: LineageNode[] = []
+  for (let i = 0; i < reached.length; i++) {
+    const { cid, depth: at } = reached[i]!
+    const { kind, fields } = decoded.get(cid.toString())!
+    const tainted = await taints.taintOf(cid)
+    nodes.push({ cid: cidToString(cid), kind, paths: paths[i]!, depth: at, ...(fields ? { fields } : {}), ...(tainted ? { tainted } : {}) })
+  }
+  return { start: start.toString(), direction, nodes, edges, truncated }
+}
+
+/** Index lookups for paths kept in flight at once. */
+const PATH_LOOKUPS = 64
+
+/** `f` over `items`, `width` calls in flight at a time, results in order. */
+async function mapInBatches<T, R>(items: readonly T[], width: number, f: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = []
+  for (let i = 0; i < items.length; i += width) out.push(...(await Promise.all(items.slice(i, i + width).map(f))))
+  return out
+}
+
+interface Decoded {
+  kind: NodeKind
+  fields?: Record<string, unknown>
+  /** A record's provenance links (followed upstream); empty for files and missing blocks. */
+  links: [CID, string][]
 }
 
 /**
- * A node of the graph from its block (`bytes` undefined: not in this store), and the
- * provenance links of a record (empty for files and missing blocks). A record's bytes are
- * verified against its CID as they are decoded.
+ * What a block says about its node (`bytes` undefined: not in this store). A record's bytes
+ * are verified against its CID as they are decoded.
  */
-async function describe(repo: Repository, cid: CID, bytes: Uint8Array | undefined, depth: number, taints: TaintChecker): Promise<{ node: LineageNode; links: [CID, string][] }> {
-  const key = cidToString(cid)
-  const paths = await pathsOf(repo, cid)
-  let kind: NodeKind = bytes ? 'record' : 'missing'
+function decodeNode(cid: CID, bytes: Uint8Array | undefined): Decoded {
+  if (!bytes) return { kind: 'missing', links: [] }
+  if (cid.code === RAW || cid.code !== DAG_CBOR) return { kind: cid.code === RAW ? 'file' : 'record', links: [] }
+  const value = decodeBlock<Record<string, unknown>>(cid, bytes)
+  if (isFileNode(value)) return { kind: 'file', links: [] }
+  if (!isProvenanceRecord(value)) return { kind: 'record', links: [] }
   let fields: Record<string, unknown> | undefined
-  const links: [CID, string][] = []
-  if (bytes) {
-    if (cid.code === RAW) kind = 'file'
-    else if (cid.code === DAG_CBOR) {
-      const value = decodeBlock<Record<string, unknown>>(cid, bytes)
-      if (isFileNode(value)) kind = 'file'
-      else if (isProvenanceRecord(value)) {
-        kind = 'record'
-        for (const f of CONVENTIONAL_FIELDS) {
-          const v = value[f]
-          if (v !== undefined && (typeof v !== 'object' || v === null)) (fields ??= {})[f] = v
-        }
-        for (const [field, to] of linksOf(value)) links.push([to, field])
-      }
-    }
+  for (const f of CONVENTIONAL_FIELDS) {
+    const v = value[f]
+    if (v !== undefined && (typeof v !== 'object' || v === null)) (fields ??= {})[f] = v
   }
-  const tainted = await taints.taintOf(cid)
-  return { node: { cid: key, kind, paths, depth, ...(fields ? { fields } : {}), ...(tainted ? { tainted } : {}) }, links }
+  const links: [CID, string][] = []
+  for (const [field, to] of linksOf(value)) links.push([to, field])
+  return { kind: 'record', ...(fields ? { fields } : {}), links }
 }
