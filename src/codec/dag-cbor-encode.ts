@@ -1,5 +1,6 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
+import { copyBytes } from './slab.js'
 
 /**
  * A faster encoder for dag-cbor nodes, giving exactly the bytes `@ipld/dag-cbor`'s `encode`
@@ -27,7 +28,8 @@ export function encodeDagCbor(value: unknown): { bytes: Uint8Array; linked: bool
   linked = false
   try {
     write(value, 0)
-    return { bytes: out.slice(0, at), linked }
+    // A copy in a slab when small (see slab.ts): most nodes and records are a few hundred bytes.
+    return { bytes: copyBytes(out, 0, at), linked }
   } catch (e) {
     if (e !== UNSUPPORTED) throw e
     return { bytes: dagCbor.encode(value), linked: true }
@@ -167,42 +169,63 @@ function write(value: unknown, depth: number): void {
   const map = value as Record<string, unknown>
   // An object with '/' (or asCID) may be taken for a CID by the library: leave it to it.
   if ('/' in map || 'asCID' in map) throw UNSUPPORTED
-  const keys = Object.keys(map)
-  if (!sorted(keys)) {
-    for (const k of keys) if (!isAscii(k)) throw UNSUPPORTED
-    keys.sort(byLengthThenBytes)
-  }
+  const shape = shapeOf(Object.keys(map))
+  const keys = shape.order
   head(5, keys.length)
-  for (const k of keys) {
-    const v = map[k]
+  for (let i = 0; i < keys.length; i++) {
+    const v = map[keys[i]!]
     if (v === undefined) throw UNSUPPORTED
-    key(k)
+    const k = shape.encoded[i]!
+    room(k.length)
+    for (let j = 0; j < k.length; j++) out[at++] = k[j]!
     write(v, depth + 1)
   }
+}
+
+/** The keys of a map in dag-cbor's order, each encoded (head and bytes). */
+interface Shape {
+  keys: string[]
+  order: string[]
+  encoded: Uint8Array[]
+}
+
+// Shapes of maps seen before, by a hash of their keys as Object.keys lists them. Records of one
+// kind share a few shapes, and their fields are seldom in dag-cbor's order: this skips sorting
+// the keys and encoding each of them for every record.
+const SHAPE_SLOTS = 512
+const shapes: Array<Shape | undefined> = new Array<Shape | undefined>(SHAPE_SLOTS).fill(undefined)
+
+function shapeOf(keys: string[]): Shape {
+  let h = keys.length
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!
+    h = Math.imul(h ^ k.length, 0x01000193) ^ (k.length > 0 ? k.charCodeAt(0) * 31 + k.charCodeAt(k.length - 1) : 0)
+  }
+  const slot = (h ^ (h >>> 13)) & (SHAPE_SLOTS - 1)
+  const cached = shapes[slot]
+  if (cached !== undefined && cached.keys.length === keys.length) {
+    let i = 0
+    while (i < keys.length && cached.keys[i] === keys[i]) i++
+    if (i === keys.length) return cached
+  }
+  for (const k of keys) if (!isAscii(k)) throw UNSUPPORTED
+  const order = sorted(keys) ? keys : [...keys].sort(byLengthThenBytes)
+  const encoded = order.map((k) => {
+    const start = at
+    text(k)
+    const bytes = out.slice(start, at)
+    at = start
+    return bytes
+  })
+  const shape = { keys, order, encoded }
+  shapes[slot] = shape
+  return shape
 }
 
 /** Whether ASCII keys are in dag-cbor's order already (then no sort is needed). */
 function sorted(keys: string[]): boolean {
   for (let i = 1; i < keys.length; i++) if (byLengthThenBytes(keys[i - 1]!, keys[i]!) >= 0 || !isAscii(keys[i]!)) return false
   return keys.length === 0 || isAscii(keys[0]!)
-}
-
-// Map keys as encoded (head and bytes), by key: records repeat a few field names many times.
-const KEY_CACHE_SIZE = 4096
-const encodedKeys = new Map<string, Uint8Array>()
-
-function key(k: string): void {
-  let bytes = encodedKeys.get(k)
-  if (bytes === undefined) {
-    const start = at
-    text(k)
-    bytes = out.slice(start, at)
-    if (encodedKeys.size >= KEY_CACHE_SIZE) encodedKeys.clear()
-    encodedKeys.set(k, bytes)
-    return
-  }
-  room(bytes.length)
-  for (let i = 0; i < bytes.length; i++) out[at++] = bytes[i]!
 }
 
 /** dag-cbor's key order for ASCII keys: shorter first, then bytewise (which is code-unit order here). */

@@ -6,6 +6,7 @@ import { Level } from 'level'
 import type { AbstractSublevel } from 'abstract-level'
 import { CID, cidToString } from '../codec/cid.js'
 import type { Block } from '../codec/block.js'
+import { smallBytes } from '../codec/slab.js'
 import { ENCODING_DEFLATE_RAW, ENCODING_NONE, decodeStored, decodeStoredAsync, encodeStored, encodeStoredAsync, type Encoding } from '../codec/compress.js'
 import { CorruptBlockError, InvalidInputError, NotFoundError, StoreError, StoreLockedError } from '../errors.js'
 import { Mutex } from '../util/mutex.js'
@@ -86,7 +87,7 @@ function inlineValue(bytes: Uint8Array, compress = true): Uint8Array {
   // unless the writer asked not to (tree nodes: inflating on every read costs more than it saves).
   const { encoding, bytes: stored } = compress ? encodeStored(bytes, { fast: false }) : { encoding: ENCODING_NONE, bytes }
   if (encoding === ENCODING_NONE) {
-    const value = new Uint8Array(1 + bytes.length)
+    const value = smallBytes(1 + bytes.length) // in a slab: most are a few hundred bytes, one per block
     value[0] = TAG_INLINE
     value.set(bytes, 1)
     return value

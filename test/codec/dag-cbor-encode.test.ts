@@ -55,6 +55,28 @@ describe('encodeDagCbor', () => {
     }
   })
 
+  it('encodes maps of many shapes, keys in any order, as the library does, also when a shape comes back', () => {
+    // More shapes than the encoder remembers, each seen several times, interleaved: key lists that
+    // share a slot, the same keys in another order, one key more or less.
+    const rand = prng(11)
+    const names = ['id', 'status', 'a', 'b', 'zz', 'task_id', 'workflow_id', 'metrics', 'x1', 'x10', 'x2', 'host', 'AA', 'aa', '_', 'q'.repeat(40)]
+    const shapes: string[][] = []
+    for (let i = 0; i < 1500; i++) {
+      const keys = names.filter(() => rand() < 0.4)
+      for (let j = keys.length - 1; j > 0; j--) {
+        const k = Math.floor(rand() * (j + 1))
+        ;[keys[j], keys[k]] = [keys[k]!, keys[j]!]
+      }
+      shapes.push(keys)
+    }
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < shapes.length; i += 1 + round) {
+        const value = Object.fromEntries(shapes[i]!.map((k, j) => [k, j % 2 ? { [k]: j, n: null } : `${k}${j}`]))
+        expectSameAsLibrary(value)
+      }
+    }
+  })
+
   it('says whether the value holds a link', () => {
     const link = cidFor(RAW, new Uint8Array([1]))
     expect(encodeDagCbor({ a: 1, b: [{ c: 'x' }] }).linked).toBe(false)
