@@ -26,7 +26,7 @@ import { FastImport, childEnv, git, gitEnv, median, msSince, now, prng, removeDi
 const RUN_JS = fileURLToPath(new URL('../bin/run.js', import.meta.url))
 const quick = process.argv.includes('--quick')
 const SIZES = quick
-  ? { push: { records: 5_000, runs: 1 }, noop: { runs: 3 }, oneChange: { records: 20_000 }, large: { bytes: 32 * 2 ** 20, runs: 1 } }
+  ? { push: { records: 3_000, runs: 1 }, noop: { runs: 3 }, oneChange: { records: 10_000 }, large: { bytes: 32 * 2 ** 20, runs: 1 } }
   : { push: { records: 100_000, runs: 3 }, noop: { runs: 10 }, oneChange: { records: 1_000_000 }, large: { bytes: 512 * 2 ** 20, runs: 2 } }
 const TIME = Date.UTC(2026, 10, 22, 12, 0, 0)
 const WHO = { name: 'bench', email: 'bench@example.org' }
