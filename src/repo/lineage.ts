@@ -3,7 +3,7 @@ import { decodeBlock, linksOf } from '../codec/block.js'
 import { InvalidInputError } from '../errors.js'
 import { isFileNode } from '../model/file.js'
 import { CONVENTIONAL_FIELDS, type LineageEdge, type LineageGraph, type LineageNode, type NodeKind } from './lineage-graph.js'
-import { ensureIndexed, linksTo, pathsOf } from './link-index.js'
+import { ensureIndexed, linksTo, pathsOfMany } from './link-index.js'
 import type { Repository } from './repository.js'
 import { resolveEntry } from './resolve.js'
 import { TaintChecker, isProvenanceRecord } from './taint.js'
@@ -105,7 +105,10 @@ export async function lineage(repo: Repository, spec: string, { direction = 'up'
 
   const reached = [...found.values()]
   await decodeAll(reached.map((n) => n.cid))
-  const paths = await mapInBatches(reached, PATH_LOOKUPS, (n) => pathsOf(repo, n.cid))
+  const paths = await pathsOfMany(
+    repo,
+    reached.map((n) => n.cid),
+  )
   const nodes: LineageNode[] = []
   for (let i = 0; i < reached.length; i++) {
     const { cid, depth: at } = reached[i]!
@@ -114,16 +117,6 @@ export async function lineage(repo: Repository, spec: string, { direction = 'up'
     nodes.push({ cid: cidToString(cid), kind, paths: paths[i]!, depth: at, ...(fields ? { fields } : {}), ...(tainted ? { tainted } : {}) })
   }
   return { start: start.toString(), direction, nodes, edges, truncated }
-}
-
-/** Index lookups for paths kept in flight at once. */
-const PATH_LOOKUPS = 64
-
-/** `f` over `items`, `width` calls in flight at a time, results in order. */
-async function mapInBatches<T, R>(items: readonly T[], width: number, f: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = []
-  for (let i = 0; i < items.length; i += width) out.push(...(await Promise.all(items.slice(i, i + width).map(f))))
-  return out
 }
 
 interface Decoded {

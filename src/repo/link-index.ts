@@ -1,6 +1,7 @@
 import { CID, cidToString } from '../codec/cid.js'
 import { linksOf } from '../codec/block.js'
 import type { TreeEntry } from '../model/tree.js'
+import { entriesForPrefixes } from '../store/ref-cells.js'
 import type { Repository } from './repository.js'
 
 /**
@@ -101,6 +102,13 @@ export async function pathsOf(repo: Repository, cid: CID | string, limit = 3): P
   const out: string[] = []
   for await (const [key] of repo.store.index.entries(prefix, { limit })) out.push(key.slice(prefix.length))
   return out
+}
+
+/** `pathsOf` for many CIDs at once (one index pass where the backend allows), in order. */
+export async function pathsOfMany(repo: Repository, cids: readonly CID[], limit = 3): Promise<string[][]> {
+  const prefixes = cids.map((cid) => `${PATH}${cidToString(cid)}/`)
+  const found = await entriesForPrefixes(repo.store.index, prefixes, limit)
+  return found.map((entries, i) => entries.map(([key]) => key.slice(prefixes[i]!.length)))
 }
 
 /** Is this commit indexed? (fsck reports reachable commits that are not.) */

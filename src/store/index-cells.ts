@@ -44,6 +44,26 @@ export class LevelIndexCells implements IndexCells {
       yield [k as string, v as string]
     }
   }
+  async entriesMany(prefixes: readonly string[], { limit }: { limit: number }): Promise<[string, string][][]> {
+    const out: [string, string][][] = prefixes.map(() => [])
+    if (prefixes.length === 0) return out
+    // One iterator over the span of all prefixes, sought to each in key order: creating a
+    // LevelDB iterator costs far more than a seek.
+    const order = prefixes.map((p, i) => [p, i] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    const it = this.db.iterator({ gte: order[0]![0], lt: `${order[order.length - 1]![0]}\u00ff` })
+    try {
+      for (const [prefix, i] of order) {
+        it.seek(prefix)
+        for (const [k, v] of await it.nextv(limit)) {
+          if (!(k as string).startsWith(prefix)) break
+          out[i]!.push([k as string, v as string])
+        }
+      }
+    } finally {
+      await it.close()
+    }
+    return out
+  }
   async clear(prefix: string): Promise<void> {
     let batch: string[] = []
     for await (const k of this.db.keys({ gte: prefix })) {

@@ -48,6 +48,24 @@ export interface IndexCells {
   putMany(entries: readonly [key: string, value: string][]): Promise<void>
   /** Entries whose key starts with `prefix`, in key order, at most `limit`. */
   entries(prefix: string, options?: { limit?: number }): AsyncIterable<[string, string]>
+  /**
+   * For each prefix, its first `limit` entries, as `entries` gives them: one answer for many
+   * lookups (LevelDB serves them from one iterator instead of one iterator each). Optional:
+   * callers fall back to `entries` per prefix (see {@link entriesForPrefixes}).
+   */
+  entriesMany?(prefixes: readonly string[], options: { limit: number }): Promise<[string, string][][]>
   /** Remove every entry under `prefix` (index rebuild). */
   clear(prefix: string): Promise<void>
+}
+
+/** For each prefix, its first `limit` index entries: in one call where the backend can, else one lookup each. */
+export async function entriesForPrefixes(index: IndexCells, prefixes: readonly string[], limit: number): Promise<[string, string][][]> {
+  if (index.entriesMany) return index.entriesMany(prefixes, { limit })
+  return Promise.all(
+    prefixes.map(async (prefix) => {
+      const out: [string, string][] = []
+      for await (const e of index.entries(prefix, { limit })) out.push(e)
+      return out
+    }),
+  )
 }
