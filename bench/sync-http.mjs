@@ -3,7 +3,7 @@
 // loopback, beside `git push` of the same content to a local bare repository over file://
 // (git's smart protocol between local processes: send-pack → receive-pack, no network).
 //
-//   node bench/sync-http.mjs [--quick]
+//   node bench/sync-http.mjs [--quick] [--only=push,one-change,large]
 //
 // Uses dist/ (run `npx tsc -p tsconfig.build.json` first). Prints a JSON array of result rows
 // on stdout; progress goes to stderr. --quick shrinks every size (a smoke run of ~20 s).
@@ -375,10 +375,13 @@ async function largeFileRow({ bytes, runs }) {
 
 // ---------------------------------------------------------------------------------
 
+// --only=push,one-change,large (one-change also gives noop-push): run some rows.
+const onlyArg = process.argv.find((a) => a.startsWith('--only='))
+const only = new Set(onlyArg ? onlyArg.slice(7).split(',') : ['push', 'one-change', 'large'])
 const rows = []
 const started = now()
-rows.push(await pushRow(SIZES.push))
-rows.push(...(await noopAndOneChangeRows({ noopRuns: SIZES.noop.runs, records: SIZES.oneChange.records })))
-rows.push(await largeFileRow(SIZES.large))
+if (only.has('push')) rows.push(await pushRow(SIZES.push))
+if (only.has('one-change') || only.has('noop')) rows.push(...(await noopAndOneChangeRows({ noopRuns: SIZES.noop.runs, records: SIZES.oneChange.records })))
+if (only.has('large')) rows.push(await largeFileRow(SIZES.large))
 log(`done in ${(msSince(started) / 1000).toFixed(1)} s`)
 process.stdout.write(JSON.stringify(rows, null, 2) + '\n')
