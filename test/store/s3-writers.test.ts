@@ -57,5 +57,27 @@ if (!s3.ok) {
         for (const w of writers) await w.close()
       }
     })
+
+    it('a long-lived writer sees what another process committed after it opened the store', { timeout: 120_000 }, async () => {
+      const url = `s3://${bucket}/fresh`
+      const open = { s3: server.options }
+      await (await Repository.init(url, open)).close()
+      const a = await Repository.open(url, open)
+      try {
+        await a.commit({ ref: 'a', author: { name: 'a' }, message: 'a starts', edits: [{ type: 'record', path: 'a.json', value: { a: 1 } }] })
+        // Another process commits a calibration after a has loaded the store's packs.
+        const b = await Repository.open(url, open)
+        const calib = await b.commit({ ref: 'main', author: { name: 'b' }, message: 'calibration', edits: [{ type: 'record', path: 'calib.json', value: { gain: 2 } }] })
+        const calibRecord = (await b.resolveEntry('main:calib.json')).entry.cid
+        await b.close()
+        // a links to it (a dangling link would be refused) and reads it.
+        const run = await a.commit({ ref: 'a', author: { name: 'a' }, message: 'run', edits: [{ type: 'record', path: 'run.json', value: { used: calibRecord } }] })
+        expect(run.cid).toBeDefined()
+        expect(await a.readNode(calibRecord)).toEqual({ gain: 2 })
+        expect((await a.readCommit(calib.cid)).message).toBe('calibration')
+      } finally {
+        await a.close()
+      }
+    })
   })
 }

@@ -26,6 +26,8 @@ const CACHE_BYTES = 64 * MiB
  */
 const ABSENT_MS = 1000
 const MAX_ABSENT = 100_000
+/** `hasMany` lists the packs again for at most this many missing blocks (see there). */
+const RELIST_HAS_MAX = 64
 
 const PACKS = 'packs/'
 
@@ -119,18 +121,8 @@ export class S3Blockstore implements Blockstore {
       return missing
     }
     const asked = performance.now()
-    let missing = resolve(cids.keys())
-    if (missing.length > 0) {
-      // Another process may have written them since: list the packs again (once, for all of
-      // them) unless each was found missing by a listing moments ago.
-      const unknown = missing.some((i) => !(asked - (this.absent.get(key(cids[i]!)) ?? -Infinity) < ABSENT_MS))
-      if (unknown && this.listedAt < asked) {
-        await this.refreshAfter(asked)
-        missing = resolve(missing)
-      }
-      if (this.absent.size + missing.length > MAX_ABSENT) this.absent.clear()
-      for (const i of missing) this.absent.set(key(cids[i]!), this.listedAt)
-    }
+    const missing = resolve(cids.keys())
+    if (missing.length > 0 && (await this.relist(missing.map((i) => key(cids[i]!)), asked))) resolve(missing)
     await this.read(reads, out)
     return out
   }
@@ -141,10 +133,30 @@ export class S3Blockstore implements Blockstore {
 
   async hasMany(cids: readonly CID[]): Promise<boolean[]> {
     await this.ready()
-    return cids.map((cid) => {
-      const k = key(cid)
-      return this.pending.has(k) || this.uploading.has(k) || this.index.has(k)
-    })
+    const asked = performance.now()
+    const keys = cids.map(key)
+    const known = (k: string): boolean => this.pending.has(k) || this.uploading.has(k) || this.index.has(k)
+    let out = keys.map(known)
+    const missing = keys.filter((_, i) => !out[i])
+    // A few named blocks (the links a commit checks) may be another process's fresh work: look
+    // again. A batch of new data being deduplicated is not worth a listing per batch.
+    if (missing.length > 0 && missing.length <= RELIST_HAS_MAX && (await this.relist(missing, asked))) out = keys.map(known)
+    return out
+  }
+
+  /**
+   * Blocks `missing` were not found by a read that began at `asked`. Another process may have
+   * written them since: list the packs again (once for all of them, a listing that starts
+   * after `asked`) unless each was found missing by a listing moments ago. Returns whether it
+   * listed; remembers what is still missing.
+   */
+  private async relist(missing: readonly string[], asked: number): Promise<boolean> {
+    const unknown = missing.some((k) => !(asked - (this.absent.get(k) ?? -Infinity) < ABSENT_MS))
+    const listed = unknown && this.listedAt < asked
+    if (listed) await this.refreshAfter(asked)
+    if (this.absent.size + missing.length > MAX_ABSENT) this.absent.clear()
+    for (const k of missing) if (!this.index.has(k)) this.absent.set(k, this.listedAt)
+    return listed
   }
 
   async put(block: Block): Promise<void> {
