@@ -79,7 +79,7 @@ async function pedigreeRow() {
           code = json.error?.code ?? null
           cid = json.cid ?? null
         } catch {}
-        outcomes.push({ w, i, exit: r.code, code, cid, ms: r.ms })
+        outcomes.push({ w, i, exit: r.code, code, cid, ms: r.ms, stderr: r.code === 0 ? undefined : (r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ').slice(0, 300) })
         if (++done % 50 === 0) progress(`pedigree: ${done}/${WRITERS * COMMITS} commands done`)
       }
     }),
@@ -96,6 +96,7 @@ async function pedigreeRow() {
   const fsck = await run(process.execPath, [BIN, 'fsck', '--repo', dir], { cwd: dir, env })
   const failures = {}
   for (const o of outcomes) if (o.exit !== 0) failures[o.code ?? `exit ${o.exit}`] = (failures[o.code ?? `exit ${o.exit}`] ?? 0) + 1
+  const failureSamples = outcomes.filter((o) => o.exit !== 0).slice(0, 5).map((o) => `writer ${o.w} commit ${o.i}: exit ${o.exit}: ${o.stderr}`)
   removeDir(dir)
   return {
     system: 'pedigree',
@@ -106,6 +107,7 @@ async function pedigreeRow() {
     succeeded: ok.length,
     failed: outcomes.length - ok.length,
     failures,
+    failureSamples,
     commitsInHistory: history.length,
     recordsInTree: paths.size,
     lost: lost.length,
@@ -119,8 +121,22 @@ async function pedigreeRow() {
 // ---------------------------------------------------------------------------------
 // git: one repository with a work tree; each commit is `git add` of a new file and `git commit`.
 // git takes .git/index.lock (and the ref's lock) without waiting: a second process fails at
-// once ("Unable to create '.../index.lock': File exists"). With retries, the command is run
-// again after a short random pause, as a careful workflow script would.
+// once ("Unable to create '.../index.lock': File exists"). With retries, `git add` and
+// `git commit` are run again after a short random pause, as a careful workflow script would.
+
+/**
+ * Why a git command failed. Besides the locks, a file just staged by `git add` can vanish from
+ * the shared index when another process's `git commit` rewrites the index from its own copy;
+ * the `git commit -- path` that follows then says the pathspec matches no file known to git.
+ */
+function gitReason(stderr) {
+  if (/index\.lock/.test(stderr)) return 'index.lock exists'
+  if (/cannot lock ref/.test(stderr)) return 'ref moved or locked (cannot lock ref)'
+  if (/pathspec .* did not match/.test(stderr)) return 'staged file dropped from the shared index by a concurrent commit (pathspec did not match)'
+  return stderr.split('\n')[0].slice(0, 80)
+}
+/** Failures a careful script retries (running `git add` and `git commit` again). */
+const RETRYABLE = /index\.lock|cannot lock ref|pathspec .* did not match/
 
 async function gitRow(retries) {
   const dir = tempDir('writers-git')
@@ -146,11 +162,11 @@ async function gitRow(retries) {
         for (;;) {
           const add = await git(['add', path])
           result = add.code !== 0 ? add : await git(['commit', '-q', '-m', `writer ${w} commit ${i}`, '--', path])
-          if (result.code === 0 || attempt >= retries || !/index\.lock|cannot lock ref/.test(result.stderr)) break
+          if (result.code === 0 || attempt >= retries || !RETRYABLE.test(result.stderr)) break
           attempt++
           await new Promise((r) => setTimeout(r, 10 + Math.random() * 90))
         }
-        const reason = result.code === 0 ? null : /index\.lock/.test(result.stderr) ? 'index.lock exists' : /cannot lock ref/.test(result.stderr) ? 'ref moved or locked (cannot lock ref)' : result.stderr.split('\n')[0].slice(0, 80)
+        const reason = result.code === 0 ? null : gitReason(result.stderr)
         outcomes.push({ w, i, exit: result.code, reason, attempts: attempt + 1, ms: Number(process.hrtime.bigint() - started) / 1e6 })
         if (++done % 50 === 0) progress(`git (${retries} retries): ${done}/${WRITERS * COMMITS} commands done`)
       }
@@ -169,7 +185,7 @@ async function gitRow(retries) {
   removeDir(dir)
   return {
     system: retries ? `git, retried up to ${retries} times` : 'git',
-    how: `\`git add writers/W/I.json && git commit -- writers/W/I.json\` per commit in one work tree${retries ? `; on an index.lock or ref-lock error both run again after 10–100 ms, up to ${retries} times` : '; no retry'}`,
+    how: `\`git add writers/W/I.json && git commit -- writers/W/I.json\` per commit in one work tree${retries ? `; on a lock error or a dropped staged file both run again after 10–100 ms, up to ${retries} times` : '; no retry'}`,
     writers: WRITERS,
     commitsPerWriter: COMMITS,
     attempted: outcomes.length,
