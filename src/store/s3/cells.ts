@@ -1,4 +1,4 @@
-import { InvalidInputError, PedigreeError } from '../../errors.js'
+import { ConflictError, InvalidInputError, PedigreeError } from '../../errors.js'
 import type { ConfigCells, RefCells, RefLogRecord } from '../ref-cells.js'
 import type { S3Bucket } from './bucket.js'
 import { pool } from './pool.js'
@@ -15,6 +15,8 @@ import { pool } from './pool.js'
  */
 
 const SEQ_DIGITS = 12
+/** Entries one update may try to create before it gives up (each loss means another writer won). */
+const MAX_ATTEMPTS = 100
 const SEQ = /^\d{12}$/
 const seqText = (seq: number): string => String(seq).padStart(SEQ_DIGITS, '0')
 const encoder = new TextEncoder()
@@ -145,12 +147,14 @@ export class S3RefCells implements RefCells {
   async compareAndSwap(name: string, record: RefLogRecord): Promise<boolean> {
     await this.beforeUpdate()
     const line: RefLogRecord = { old: record.old, new: record.new, who: record.who, time: record.time, message: record.message }
-    for (;;) {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const head = await this.logs.head(name)
       if ((head?.value.new ?? null) !== record.old) return false
       if (await this.logs.append(name, head ? head.seq + 1 : 0, line)) return true
       // Another writer created that entry first: read it, and go on only if the value is still `old`.
     }
+    // The log kept moving under us (or a listing kept lagging): report it as the conflict it is.
+    return false
   }
 
   log(name: string): AsyncIterable<RefLogRecord> {
@@ -204,9 +208,10 @@ export class S3ConfigCells implements ConfigCells {
 
   /** Append the next entry; a writer that loses the race for a number takes the next one. */
   private async write(key: string, entry: ConfigEntry): Promise<void> {
-    for (;;) {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const head = await this.logs.head(key)
       if (await this.logs.append(key, head ? head.seq + 1 : 0, entry)) return
     }
+    throw new ConflictError(`config key '${key}' is being changed by other writers; ${MAX_ATTEMPTS} attempts to write it failed`, { key })
   }
 }
