@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { gunzipSync, gzipSync } from 'node:zlib'
 import { PedigreeError } from '../../errors.js'
 import type { IndexCells } from '../ref-cells.js'
 import type { S3Bucket } from './bucket.js'
@@ -6,7 +7,7 @@ import { pool } from './pool.js'
 
 /*
  * The derived indexes (reverse links, paths, which commits are indexed) as segment objects:
- *   index/<ms since epoch, 13 digits>-<random>.json   {"ops": [["p", key, value] | ["c", prefix], …]}
+ *   index/<ms since epoch, 13 digits>-<random>.json.gz   gzip of {"ops": [["p", key, value] | ["c", prefix], …]}
  * Writes never read: a process buffers its puts and clears and writes them as one segment when
  * it closes (or every SEGMENT_OPS). A reader lists the segments, reads them all, and applies
  * them in name order. When it finds more than COMPACT_AT, it writes one segment holding the
@@ -18,7 +19,7 @@ import { pool } from './pool.js'
  */
 
 const ROOT = 'index/'
-const SEGMENT = /^index\/\d{13}-[0-9a-f]{8}\.json$/
+const SEGMENT = /^index\/\d{13}-[0-9a-f]{8}\.json\.gz$/
 const SEGMENT_OPS = 50_000
 const COMPACT_AT = 32
 
@@ -77,7 +78,7 @@ export class S3IndexCells implements IndexCells {
     this.buffer = []
     const name = segmentName()
     try {
-      await this.bucket.put(name, new TextEncoder().encode(JSON.stringify({ ops })), { contentType: 'application/json' })
+      await this.bucket.put(name, encodeSegment(ops), { contentType: 'application/gzip' })
     } catch (e) {
       this.buffer = [...ops, ...this.buffer]
       throw e
@@ -121,7 +122,7 @@ export class S3IndexCells implements IndexCells {
   private async compact(merged: string[]): Promise<void> {
     const ops: Op[] = [['c', '']]
     for (const [k, v] of this.values) ops.push(['p', k, v])
-    await this.bucket.put(segmentName(), new TextEncoder().encode(JSON.stringify({ ops })), { contentType: 'application/json' })
+    await this.bucket.put(segmentName(), encodeSegment(ops), { contentType: 'application/gzip' })
     await pool(merged, 8, (name) => this.bucket.delete(name))
   }
 
@@ -139,15 +140,20 @@ export class S3IndexCells implements IndexCells {
 }
 
 function segmentName(): string {
-  return `${ROOT}${String(Date.now()).padStart(13, '0')}-${randomBytes(4).toString('hex')}.json`
+  return `${ROOT}${String(Date.now()).padStart(13, '0')}-${randomBytes(4).toString('hex')}.json.gz`
+}
+
+/** Index text compresses ~10x (keys repeat CID prefixes and paths); level 1 costs little. */
+function encodeSegment(ops: readonly Op[]): Uint8Array {
+  return gzipSync(JSON.stringify({ ops }), { level: 1 })
 }
 
 function parseSegment(key: string, bytes: Uint8Array): Op[] {
   let ops: unknown
   try {
-    ops = (JSON.parse(new TextDecoder().decode(bytes)) as { ops?: unknown }).ops
+    ops = (JSON.parse(gunzipSync(bytes).toString('utf8')) as { ops?: unknown }).ops
   } catch (e) {
-    throw new PedigreeError('ERR_CORRUPT', `index segment ${key} is not JSON: ${(e as Error).message}; delete it and run \`pedigree index rebuild\``, { key }, { cause: e })
+    throw new PedigreeError('ERR_CORRUPT', `index segment ${key} is not gzipped JSON: ${(e as Error).message}; delete it and run \`pedigree index rebuild\``, { key }, { cause: e })
   }
   if (!Array.isArray(ops)) throw new PedigreeError('ERR_CORRUPT', `index segment ${key} holds no list of operations`, { key })
   return ops as Op[]
