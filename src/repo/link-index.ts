@@ -1,5 +1,5 @@
 import { CID, cidToString } from '../codec/cid.js'
-import { linksOf } from '../codec/block.js'
+import { decodeBlock, linksOf } from '../codec/block.js'
 import type { TreeEntry } from '../model/tree.js'
 import { entriesForPrefixes } from '../store/ref-cells.js'
 import type { Repository } from './repository.js'
@@ -17,6 +17,8 @@ import type { Repository } from './repository.js'
 const DOWN = 'd/'
 const PATH = 'p/'
 const DONE = 'c/'
+/** Records read from the store at once while indexing. */
+const READ_BATCH = 512
 
 /** One entry a commit added or changed, with the record's decoded value when known. */
 export interface IndexedEntry {
@@ -29,12 +31,23 @@ export interface IndexedEntry {
 export async function indexCommit(repo: Repository, commit: CID, entries: Iterable<IndexedEntry>): Promise<void> {
   const c = cidToString(commit)
   let batch: [string, string][] = []
-  for (const { path, entry, value } of entries) {
-    const cid = cidToString(entry.cid)
-    batch.push([`${PATH}${cid}/${path}`, c])
-    if (entry.kind === 'record') {
-      const record = value ?? (await repo.readNode(entry.cid))
-      for (const [field, target] of linksOf(record)) batch.push([`${DOWN}${cidToString(target)}/${cid}/${field}`, ''])
+  // Records whose values are not known (a pulled or pushed commit) are read in batches: one
+  // awaited get per record would cap a receiver at ~10k records/s.
+  const all = [...entries]
+  for (let i = 0; i < all.length; i += READ_BATCH) {
+    const slice = all.slice(i, i + READ_BATCH)
+    const unread = slice.filter((e) => e.entry.kind === 'record' && e.value === undefined)
+    const bytes = unread.length > 0 ? await repo.blocks.getMany(unread.map((e) => e.entry.cid)) : []
+    const read = new Map(unread.map((e, j) => [e, bytes[j]]))
+    for (const e of slice) {
+      const { path, entry } = e
+      const cid = cidToString(entry.cid)
+      batch.push([`${PATH}${cid}/${path}`, c])
+      if (entry.kind === 'record') {
+        const got = read.get(e)
+        const record = e.value ?? (got ? decodeBlock(entry.cid, got) : await repo.readNode(entry.cid))
+        for (const [field, target] of linksOf(record)) batch.push([`${DOWN}${cidToString(target)}/${cid}/${field}`, ''])
+      }
     }
     if (batch.length >= 10_000) {
       await repo.store.index.putMany(batch)
