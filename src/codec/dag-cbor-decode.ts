@@ -1,4 +1,4 @@
-import * as dagCbor from '@ipld/dag-cbor'
+import { dagCborLibrary } from './dag-cbor-library.js'
 import { cidFromBytes } from './cid.js'
 
 /**
@@ -35,7 +35,7 @@ export function decodeDagCbor<T = unknown>(bytes: Uint8Array): T {
   } catch {
     owned = undefined
     // Whatever stopped the fast path (an item it leaves alone, or bad bytes), the library decides.
-    return dagCbor.decode<T>(bytes)
+    return dagCborLibrary().decode<T>(bytes)
   } finally {
     data = EMPTY
     view = undefined

@@ -1,4 +1,4 @@
-import * as dagCbor from '@ipld/dag-cbor'
+import { dagCborLibrary } from './dag-cbor-library.js'
 import { CID } from 'multiformats/cid'
 import { copyBytes } from './slab.js'
 
@@ -22,7 +22,7 @@ import { copyBytes } from './slab.js'
  *   const { bytes, linked } = encodeDagCbor(record) // bytes equal dagCbor.encode(record)
  */
 export function encodeDagCbor(value: unknown): { bytes: Uint8Array; linked: boolean } {
-  if (busy) return { bytes: dagCbor.encode(value), linked: true }
+  if (busy) return { bytes: dagCborLibrary().encode(value), linked: true }
   busy = true
   at = 0
   linked = false
@@ -32,7 +32,7 @@ export function encodeDagCbor(value: unknown): { bytes: Uint8Array; linked: bool
     return { bytes: copyBytes(out, 0, at), linked }
   } catch (e) {
     if (e !== UNSUPPORTED) throw e
-    return { bytes: dagCbor.encode(value), linked: true }
+    return { bytes: dagCborLibrary().encode(value), linked: true }
   } finally {
     busy = false
     // Do not keep a buffer grown for one huge node.
