@@ -118,9 +118,9 @@ interface RefJson {
 
 /**
  * What must hold after any kill: the store opens at once (the kernel released the lock; no
- * "waiting for the store"), `fsck` through the CLI exits 0 with no problems (every block
- * reachable from every ref and reflog entry is present and verifies), and every ref's whole
- * history reads. Returns the refs.
+ * "waiting for the store"), and `fsck` through the CLI exits 0 with no problems: every block
+ * reachable from every ref and every reflog entry (each ref's whole history) is present,
+ * verifies against its CID and has the shape its parent says. Returns the refs.
  */
 export async function expectIntact(cwd: string, context: string): Promise<Record<string, string>> {
   const fsck = await runJson<{ ok: boolean; problems: unknown[] }>(['fsck'], { cwd, env: { PEDIGREE_LOCK_TIMEOUT: '10' } })
