@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The README's first command: a workflow's story told through the real CLI on the
 // embedded store. Every step checks its result and the demo exits non-zero on any wrong one.
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -32,6 +32,35 @@ function pedigree(args, { show = true, input, site } = {}) {
     failures++
     return Buffer.alloc(0)
   }
+}
+
+/** `pedigree serve` for site A on a free loopback port, until `stop()`. */
+async function startServer(port = 0) {
+  console.log(`$ pedigree serve --port ${port} --json &`)
+  const child = spawn(process.execPath, [bin, 'serve', '--port', String(port), '--json'], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (d) => (stderr += d))
+  process.on('exit', () => child.kill('SIGTERM')) // never leave a server behind, even when a step fails
+  const url = await new Promise((resolve) => {
+    let out = ''
+    child.stdout.on('data', (d) => {
+      out += d
+      const line = out.split('\n').find((l) => l.startsWith('{'))
+      if (line) resolve(JSON.parse(line).url)
+    })
+    child.once('exit', () => resolve(undefined))
+  })
+  if (!url) {
+    console.error(`  pedigree serve did not start: ${stderr}`)
+    process.exit(1)
+  }
+  console.log(`  serving site A at ${url}`)
+  const stop = async () => {
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    child.kill('SIGTERM')
+    await exited
+  }
+  return { url, stop }
 }
 
 function check(ok, what) {
@@ -157,12 +186,19 @@ check(taintedPaths.includes('model/alcf-hpo-2024-03/braggnn-t05-best.json'), 'th
 check(!taintedPaths.some((p) => p.includes('cal-2024-03-12b')) && !taintedPaths.includes('scan/aps-acq-2024-03/scan-0017.json'), 'calibration 12b and the test scans it calibrated are not')
 check(mainBefore !== undefined && mainOf() === mainBefore, 'main itself did not move (the invalidation is a record on the invalidations ref)')
 
-step('A second site: the HPC centre clones the store, adds its results, and sends them back')
-// Site A is the store above (the beamline); site B is a clone at the HPC centre.
-const siteB = { name: 'site B', cwd: join(work, 'hpc'), env: { ...env, PEDIGREE_REPO: join(work, 'hpc', '.pedigree'), PEDIGREE_AUTHOR: 'polaris workflow <flows@alcf.example.org>' } }
+step('A second site: the HPC centre clones the beamline store over HTTP, adds its results, and pushes them back')
+// Site A (the beamline store above) serves itself over HTTP; site B is a clone at the HPC centre.
+const hpcToken = JSON.parse(pedigree(['token', 'add', '--scope', 'write', '--name', 'hpc-polaris', '--json'], { show: false }).toString() || '{}').token
+check(typeof hpcToken === 'string' && hpcToken.length >= 32, 'site A issued a write token for the HPC workflow (stored hashed; shown once)')
+let server = await startServer()
+const siteB = {
+  name: 'site B',
+  cwd: join(work, 'hpc'),
+  env: { ...env, PEDIGREE_REPO: join(work, 'hpc', '.pedigree'), PEDIGREE_AUTHOR: 'polaris workflow <flows@alcf.example.org>', PEDIGREE_TOKEN: hpcToken },
+}
 mkdirSync(siteB.cwd)
-const cloned = JSON.parse(pedigree(['clone', join(work, '.pedigree'), join(siteB.cwd, '.pedigree'), '--json'], { site: siteB, show: false }).toString() || '{}')
-check(cloned.blocks > 0, `the clone received ${cloned.blocks} blocks, every one verified against its CID`)
+const cloned = JSON.parse(pedigree(['clone', server.url, join(siteB.cwd, '.pedigree'), '--json'], { site: siteB, show: false }).toString() || '{}')
+check(cloned.blocks > 0, `the clone received ${cloned.blocks} blocks over HTTP, every one verified against its CID`)
 const bWeights = pedigree(['show', 'tags/braggnn-v1:model/weights.bin'], { show: false, site: siteB })
 check(sha256(bWeights) === sha256(weightsV1), 'site B reads the tagged checkpoint byte-exact')
 pedigree(['commit', '-b', 'main', '-m', 'HPC evaluation of braggnn-v1', '--record', 'eval/polaris/braggnn-v1.json=-'], {
@@ -171,9 +207,12 @@ pedigree(['commit', '-b', 'main', '-m', 'HPC evaluation of braggnn-v1', '--recor
 })
 const pushed = JSON.parse(pedigree(['push', 'origin', 'main', '--json'], { site: siteB, show: false }).toString() || '{}')
 console.log(`  pushed ${pushed.blocks} blocks (${pushed.bytes} bytes) in ${pushed.roundTrips} round trips`)
-check(pushed.blocks > 0 && pushed.blocks < 10, 'only the new commit, its tree path and the record travelled')
+check(pushed.blocks > 0 && pushed.blocks < 10, 'only the new commit, the changed tree nodes and the record travelled')
+const served = await (await fetch(`${server.url}/v1/refs`)).json().catch(() => undefined)
 const head = (site) => JSON.parse(pedigree(['ref', 'list', '--json'], { show: false, site }).toString() || '[]').find((r) => r.name === 'main')?.cid
-check(head() === head(siteB), 'site A now has the HPC result on main (the same commit CID)')
+const servedMain = (Array.isArray(served) ? served : served?.refs ?? []).find((r) => r.name === 'main')?.cid
+check(servedMain !== undefined && servedMain === head(siteB), "site A's server now answers main with site B's commit")
+await server.stop()
 
 step('Site B goes on working; site A pulls from it')
 pedigree(['commit', '-b', 'main', '-m', 'HPC evaluation, second detector', '--record', 'eval/polaris/braggnn-v1-det2.json=-'], {
@@ -182,9 +221,11 @@ pedigree(['commit', '-b', 'main', '-m', 'HPC evaluation, second detector', '--re
 })
 pedigree(['remote', 'add', 'hpc', join(siteB.cwd, '.pedigree')])
 const pulled = JSON.parse(pedigree(['pull', 'hpc', 'main', '--json'], { show: false }).toString() || '{}')
-check(pulled.status === 'fast-forward' && head() === head(siteB), 'site A fast-forwarded to site B\'s main')
+check(pulled.status === 'fast-forward' && head() === head(siteB), "site A fast-forwarded to site B's main")
+server = await startServer(new URL(server.url).port) // the same address site B cloned from
 const noop = JSON.parse(pedigree(['push', 'origin', 'main', '--json'], { site: siteB, show: false }).toString() || '{}')
-check(noop.blocks === 0, `a push with nothing new sends nothing (${noop.blocks} blocks, ${noop.roundTrips} round trips)`)
+check(noop.blocks === 0 && noop.bytes === 0, `a push with nothing new sends nothing (${noop.blocks} blocks, ${noop.roundTrips} round trip${noop.roundTrips === 1 ? '' : 's'})`)
+await server.stop()
 
 console.log(`\nstore: ${join(work, '.pedigree')} (explore it with PEDIGREE_REPO=${join(work, '.pedigree')} pedigree log)`)
 if (failures > 0) {
