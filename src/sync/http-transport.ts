@@ -2,7 +2,7 @@ import { Readable } from 'node:stream'
 import { CarBlockIterator } from '@ipld/car/iterator'
 import { encode as encodeCbor } from '@ipld/dag-cbor'
 import type { Block } from '../codec/block.js'
-import { CID, DAG_CBOR, RAW, SHA2_256, cidFromBytes, cidToString, parseCid } from '../codec/cid.js'
+import { CID, DAG_CBOR, MAX_BLOCK_SIZE, RAW, SHA2_256, cidFromBytes, cidToString, parseCid } from '../codec/cid.js'
 import { InvalidInputError, PedigreeError } from '../errors.js'
 import type { OpenTransportOptions } from './open-transport.js'
 import type { PutBlocksResult, RemoteRef, RemoteRefResult, RemoteRefUpdate, Transport } from './transport.js'
@@ -127,9 +127,23 @@ export async function* carStream(blocks: AsyncIterable<Block> | Iterable<Block>,
  * naming `source`; `data.truncated` says which.
  */
 export async function* carBlocks(chunks: AsyncIterable<Uint8Array>, source: string): AsyncGenerator<Block> {
+  // A section may declare any length, and the reader gathers that much before it checks
+  // anything: refuse a block over the store's limit once more than that has been read for it.
+  let sinceBlock = 0
+  let last = 0
+  const guarded = (async function* () {
+    for await (const chunk of chunks) {
+      sinceBlock += last
+      last = chunk.length
+      if (sinceBlock > MAX_BLOCK_SIZE + MAX_SECTION_HEAD) {
+        throw new PedigreeError('ERR_CORRUPT', `the CAR stream from ${source} holds a block over the ${MAX_BLOCK_SIZE}-byte limit`, { source, limit: MAX_BLOCK_SIZE, truncated: false })
+      }
+      yield chunk
+    }
+  })()
   let iterator: AsyncIterable<{ cid: CID; bytes: Uint8Array }>
   try {
-    iterator = await CarBlockIterator.fromIterable(chunks)
+    iterator = await CarBlockIterator.fromIterable(guarded)
   } catch (e) {
     throw badCar(source, e)
   }
@@ -142,11 +156,16 @@ export async function* carBlocks(chunks: AsyncIterable<Uint8Array>, source: stri
       throw badCar(source, e)
     }
     if (next.done) return
+    sinceBlock = 0
+    last = 0
     // @ipld/car may bring its own copy of multiformats: take the CID in ours.
     const cid = CID.asCID(next.value.cid) ?? next.value.cid
     yield { cid, bytes: next.value.bytes }
   }
 }
+
+/** Room for a section's length and CID before its bytes (a CID of a store is 36 bytes). */
+const MAX_SECTION_HEAD = 1024
 
 function badCar(source: string, e: unknown): PedigreeError {
   if (e instanceof PedigreeError) return e

@@ -81,6 +81,41 @@ describe('CAR streams', () => {
   })
 })
 
+describe('a CAR section over the block limit', () => {
+  it('is refused once more than the limit has been read for it, without gathering it all', async () => {
+    const cid = blocks[0]!.cid
+    const size = 8 * 1024 * 1024
+    const head = await concat(carStream([]))
+    let pulled = 0
+    async function* huge(): AsyncGenerator<Uint8Array> {
+      yield head
+      const length = cid.bytes.length + size
+      const varint: number[] = []
+      for (let n = length; ; n = Math.floor(n / 128)) {
+        if (n < 128) {
+          varint.push(n)
+          break
+        }
+        varint.push((n & 0x7f) | 0x80)
+      }
+      yield new Uint8Array([...varint, ...cid.bytes])
+      for (let i = 0; i < size; i += 65536) {
+        pulled += 65536
+        yield new Uint8Array(65536)
+      }
+    }
+    let err: { code?: string; data?: Record<string, unknown> } | undefined
+    try {
+      for await (const _ of carBlocks(huge(), 'test')) void _
+    } catch (e) {
+      err = e as typeof err
+    }
+    expect(err?.code).toBe('ERR_CORRUPT')
+    expect(err?.data?.limit).toBe(1024 * 1024)
+    expect(pulled).toBeLessThan(2 * 1024 * 1024)
+  })
+})
+
 describe('binary CID lists', () => {
   it('round-trip, 36 bytes a CID', () => {
     const cids = blocks.slice(0, 4).map((b) => b.cid)
