@@ -366,6 +366,11 @@ export class HttpTransport implements Transport {
   async hasMany(cids: readonly CID[]): Promise<boolean[]> {
     if (cids.length === 0) return []
     const res = await this.request('POST', ROUTES.has, { body: encodeCidList(cids), type: CID_LIST_MEDIA_TYPE, accept: 'application/octet-stream' })
+    const declared = res.headers.get('content-length')
+    if (declared !== null && Number(declared) !== cids.length) {
+      await res.body?.cancel().catch(() => {})
+      throw this.protocolError(ROUTES.has, `expected ${cids.length} answers, got ${declared} bytes`)
+    }
     let answer: Uint8Array
     try {
       answer = new Uint8Array(await res.arrayBuffer())
