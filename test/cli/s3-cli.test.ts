@@ -110,6 +110,27 @@ if (!s3.ok) {
       expect(log.json.map((e: { cid: string }) => e.cid)).toEqual([c2, c1])
     })
 
+    it('4 processes committing to one ref of the bucket at once: every commit lands, none lost', async () => {
+      const shared = `s3://${bucket}/writers`
+      const init = await runCli(['init', '--repo', shared], { cwd: dir, env })
+      expect(init.code, init.stderr).toBe(0)
+      const writer = async (w: number): Promise<string[]> => {
+        const cids: string[] = []
+        for (let i = 0; i < 3; i++) {
+          const r = await runJson(['commit', '--repo', shared, '--record', `runs/w${w}-${i}.json=-`, '-m', `w${w} c${i}`], { cwd: dir, env, input: JSON.stringify({ w, i }) })
+          expect(r.code, JSON.stringify(r.json)).toBe(0)
+          cids.push(r.json.cid)
+        }
+        return cids
+      }
+      const done = (await Promise.all([0, 1, 2, 3].map(writer))).flat()
+      const log = await runJson(['log', '--repo', shared], { cwd: dir, env })
+      expect(log.json).toHaveLength(12)
+      expect(new Set(log.json.map((e: { cid: string }) => e.cid))).toEqual(new Set(done))
+      const reflog = await runJson(['reflog', 'main', '--repo', shared], { cwd: dir, env })
+      expect(reflog.json).toHaveLength(12)
+    })
+
     it('push from the clone back to s3://… moves the bucket\'s ref', async () => {
       const target = join(dir, 'copy')
       await writeFile(join(target, 'eval.json'), '{"acc": 0.93}')
