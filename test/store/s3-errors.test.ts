@@ -227,6 +227,24 @@ if (!s3.ok) {
       expect(err.data).toMatchObject({ bucket, endpoint })
     })
 
+    it('an endpoint that accepts connections and then says nothing is ERR_UNREACHABLE once the idle timeout passes', { timeout: 60_000 }, async () => {
+      const sockets = new Set<import('node:net').Socket>()
+      const silent = createServer((s) => {
+        sockets.add(s)
+        s.on('error', () => {})
+      })
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+      const endpoint = `http://127.0.0.1:${(silent.address() as { port: number }).port}`
+      try {
+        const err = await rejectionOf(openS3Store(`s3://${bucket}/x`, { ...server.options, endpoint, maxAttempts: 1, idleTimeoutMs: 300 }))
+        expect(err.code).toBe('ERR_UNREACHABLE')
+        expect(err.message).toContain(endpoint)
+      } finally {
+        for (const s of sockets) s.destroy()
+        await new Promise((resolve) => silent.close(resolve))
+      }
+    })
+
     it('a prefix that holds no store is ERR_NOT_FOUND; a second init of a store is ERR_EXISTS and changes nothing', { timeout: 60_000 }, async () => {
       const url = freshUrl('twice')
       const none = await rejectionOf(Repository.open(url, { s3: server.options }))

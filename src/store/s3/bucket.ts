@@ -20,6 +20,10 @@ export interface S3ConnectOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }
   /** Attempts per request, retries included (default 3, the SDK's). */
   maxAttempts?: number
+  /** Give up connecting after this long (default 10 s). */
+  connectTimeoutMs?: number
+  /** Give up on a connection where nothing moves for this long (default 60 s): a network that went silent. */
+  idleTimeoutMs?: number
   /** Environment to read the defaults from (default `process.env`; tests pass their own). */
   env?: Record<string, string | undefined>
 }
@@ -80,6 +84,8 @@ export class S3Bucket {
       ...(options.credentials ? { credentials: options.credentials } : {}),
       ...(options.maxAttempts ? { maxAttempts: options.maxAttempts } : {}),
       forcePathStyle,
+      // Without these the SDK waits forever on a network that drops packets silently.
+      requestHandler: { connectionTimeout: options.connectTimeoutMs ?? 10_000, socketTimeout: options.idleTimeoutMs ?? 60_000 },
       // Ceph RGW answers streamed bodies with the default checksums with 411 (STACK.md).
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
