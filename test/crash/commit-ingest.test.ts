@@ -13,6 +13,9 @@ import { SEED, delay, expectIntact, history, iterations, paths, randomFor, runAn
  */
 
 const BIG = 24 * 1024 * 1024
+const KILLS = iterations(5)
+/** Room for each kill and its checks on two busy cores (more kills, more time). */
+const TIMEOUT = 60_000 + 25_000 * KILLS
 
 let dir: string
 
@@ -23,7 +26,7 @@ beforeAll(async () => {
 afterAll(() => removeDir(dir))
 
 describe('killed commit', () => {
-  it(`of a ${BIG >> 20} MiB file and a record: fsck clean, old or new version byte-exact, the re-run commits it once (seed ${SEED})`, { timeout: 120_000 }, async () => {
+  it(`of a ${BIG >> 20} MiB file and a record: fsck clean, old or new version byte-exact, the re-run commits it once (seed ${SEED})`, { timeout: TIMEOUT }, async () => {
     const rand = randomFor('commit')
     const cwd = join(dir, 'commit')
     const root = join(cwd, '.pedigree')
@@ -48,7 +51,7 @@ describe('killed commit', () => {
     expect(result.code, result.stderr).toBe(0)
     expect(await stored()).toBe(previous)
 
-    const n = iterations(5)
+    const n = KILLS
     let killedMidway = 0
     for (let k = 1; k <= n; k++) {
       const next = await version(k)
@@ -80,7 +83,7 @@ describe('killed commit', () => {
 })
 
 describe('killed ingest', () => {
-  it(`of JSON Lines in batches: fsck clean, whole batches only, the re-run skips them and adds the rest once (seed ${SEED})`, { timeout: 120_000 }, async () => {
+  it(`of JSON Lines in batches: fsck clean, whole batches only, the re-run skips them and adds the rest once (seed ${SEED})`, { timeout: TIMEOUT }, async () => {
     const rand = randomFor('ingest')
     const cwd = join(dir, 'ingest')
     const root = join(cwd, '.pedigree')
@@ -108,7 +111,7 @@ describe('killed ingest', () => {
     expect(first.code, first.stderr).toBe(0)
     expect((await landed(0)).batches).toEqual(batchMessages(0, BATCHES))
 
-    const n = iterations(5)
+    const n = KILLS
     let killedMidway = 0
     for (let k = 1; k <= n; k++) {
       const file = await input(k)

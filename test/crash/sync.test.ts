@@ -18,6 +18,7 @@ import { SEED, delay, expectIntact, iterations, randomFor, runAndKill, timeAfter
 
 const FILE = 8 * 1024 * 1024
 const SMALL_FILES = 300
+const ROUNDS = iterations(3)
 
 let dir: string
 
@@ -57,7 +58,7 @@ interface Transfer {
 }
 
 describe('killed sync', () => {
-  it(`push, pull and bundle import between path stores: fsck clean after every kill, refs old or new, re-runs complete, each ref moved once a round (seed ${SEED})`, { timeout: 180_000 }, async () => {
+  it(`push, pull and bundle import between path stores: fsck clean after every kill, refs old or new, re-runs complete, each ref moved once a round (seed ${SEED})`, { timeout: 60_000 + 50_000 * ROUNDS }, async () => {
     const a = await store('a')
     const b = await store('b')
     const c = await store('c')
@@ -141,7 +142,7 @@ describe('killed sync', () => {
 
     const rand = randomFor('sync')
     const killedMidway = new Map<string, number>(transfers.map((t) => [t.label, 0]))
-    const n = iterations(3)
+    const n = ROUNDS
     for (let k = 1; k <= n; k++) {
       const before = heads.at(-1)
       const head = await grow(k)
