@@ -237,7 +237,9 @@ class LevelBlockstore implements Blockstore {
       if (b.bytes.length < this.packThreshold) small.push([k, inlineValue(b.bytes, compress)])
       else large.push([k, b])
     }
-    const encoded = await Promise.all(large.map(async ([k, b]) => ({ k, b, stored: await encodeStoredAsync(b.bytes) })))
+    const encoded = await Promise.all(
+      large.map(async ([k, b]) => ({ k, b, stored: compress ? await encodeStoredAsync(b.bytes) : { encoding: ENCODING_NONE as Encoding, bytes: b.bytes } })),
+    )
     await this.appends.run(async () => {
       this.throwIfFailed()
       let todo = encoded.filter((e) => !this.pending.has(e.k))
