@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream'
 import { CarBlockIterator } from '@ipld/car/iterator'
 import { encode as encodeCbor } from '@ipld/dag-cbor'
 import type { Block } from '../codec/block.js'
@@ -100,9 +99,11 @@ export async function* carStream(blocks: AsyncIterable<Block> | Iterable<Block>,
     if (bytes.length >= LARGE_BLOCK) {
       const prefix = new Uint8Array(head)
       prefix.set(id, writeVarint(length, prefix, 0))
-      if (at > 0) yield buf.subarray(0, at)
-      buf = new Uint8Array(FRAME_BYTES)
-      at = 0
+      if (at > 0) {
+        yield buf.subarray(0, at)
+        buf = new Uint8Array(FRAME_BYTES)
+        at = 0
+      }
       yield prefix
       yield bytes
       continue
@@ -172,6 +173,20 @@ function badCar(source: string, e: unknown): PedigreeError {
   const message = (e as Error)?.message ?? String(e)
   const truncated = /unexpected end/i.test(message)
   return new PedigreeError('ERR_CORRUPT', `the CAR stream from ${source} is ${truncated ? 'truncated' : 'not valid CARv1'}: ${message}`, { source, reason: message, truncated }, { cause: e })
+}
+
+/** A web ReadableStream pulling from an async iterator (what fetch streams fastest as a request body). */
+function webStream(source: AsyncIterator<Uint8Array>): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = await source.next()
+      if (next.done) controller.close()
+      else controller.enqueue(next.value)
+    },
+    async cancel() {
+      await source.return?.()
+    },
+  })
 }
 
 /** How far a push reads its local blocks ahead of the socket. */
@@ -406,7 +421,7 @@ export class HttpTransport implements Transport {
     try {
       // Handed to fetch as a web stream: measured 2x faster than an async iterable body, which
       // undici wraps and copies chunk by chunk.
-      const body = Readable.toWeb(Readable.from(carStream(guarded), { objectMode: false })) as unknown as ReadableStream<Uint8Array>
+      const body = webStream(carStream(guarded))
       const res = await this.request('POST', ROUTES.put, { body, type: CAR_MEDIA_TYPE })
       out = (await this.readJson(res, ROUTES.put)) as PutBlocksResult
     } catch (e) {
