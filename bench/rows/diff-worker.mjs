@@ -33,6 +33,11 @@ const counting = {
     nodeBytes += x.length
     return x
   },
+  getMany: async (cids) => {
+    const xs = await repo.blocks.getMany(cids)
+    for (const x of xs) if (x) (nodeReads++, (nodeBytes += x.length))
+    return xs
+  },
 }
 for await (const _ of new ProllyTree(counting).diff(a, b));
 const warm = new ProllyTree(repo.blocks, { cacheNodes: 1 << 20 })

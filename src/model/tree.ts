@@ -397,8 +397,8 @@ export class ProllyTree {
 
   /**
    * Nodes by CID, in order: from the cache, the rest with one `getMany`, each verified. Internal
-   * nodes are cached; leaves only with `keepLeaves` (a walk over many leaves would otherwise
-   * push out the internal nodes that every later walk needs).
+   * nodes are cached; leaves with `keepLeaves`, or while the cache is less than half full (a walk
+   * over many leaves would otherwise push out the internal nodes that every later walk needs).
    */
   async loadMany(cids: readonly CID[], { keepLeaves = true }: { keepLeaves?: boolean } = {}): Promise<TreeNode[]> {
     const out = new Array<TreeNode>(cids.length)
@@ -420,7 +420,7 @@ export class ProllyTree {
         continue
       }
       const node = checkTreeNode(cid, decodeBlock(cid, bytes))
-      if (node.level > 0 || keepLeaves) this.keep(cidToString(cid), node)
+      if (node.level > 0 || keepLeaves || this.cache.size < this.cacheLimit >> 1) this.keep(cidToString(cid), node)
       out[i] = node
     }
     return out
