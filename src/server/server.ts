@@ -141,7 +141,7 @@ async function authenticate(repo: Repository, req: FastifyRequest, options: Serv
       return
     }
     if (options.allowAnonymousWrite) return
-    throw new PedigreeError('ERR_UNAUTHORIZED', `this server accepts writes only with a write token: set ${'PEDIGREE_TOKEN'} to one made by \`pedigree token add --scope write\` on the server`, { needed: 'write' })
+    throw new PedigreeError('ERR_UNAUTHORIZED', `this server accepts writes only with a write token: set PEDIGREE_TOKEN to one made by \`pedigree token add --scope write\` on the server`, { needed: 'write' })
   }
   if (!req.token && options.requireTokenForRead) {
     throw new PedigreeError('ERR_UNAUTHORIZED', 'this server requires a token for reads: set PEDIGREE_TOKEN to one made by `pedigree token add` on the server', { needed: 'read' })

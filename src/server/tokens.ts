@@ -104,8 +104,3 @@ export async function findToken(repo: Repository, text: string): Promise<TokenIn
   }
   return found
 }
-
-/** Whether the store has any token at all. */
-export async function hasTokens(repo: Repository): Promise<boolean> {
-  return (await listTokens(repo)).length > 0
-}

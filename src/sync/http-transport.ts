@@ -290,6 +290,7 @@ export function decodeCidList(bytes: Uint8Array, field = 'cids'): CID[] {
       } catch (e) {
         throw new InvalidInputError(`'${field}': malformed binary CID list at byte ${bytes.length - rest.length}`, { field }, { cause: e })
       }
+      if (cid.version !== 1) throw new InvalidInputError(`'${field}': unsupported CID ${cid.toString()}: pedigree uses CIDv1 only`, { field, cid: cid.toString() })
       parseCid(cidToString(cid)) // refuses what a store cannot hold, saying why
     }
     out.push(cid)

@@ -129,6 +129,8 @@ describe('binary CID lists', () => {
     expect(() => decodeCidList(new Uint8Array([1, 0x71, 0x12, 32, 5]))).toThrow(/malformed binary CID list/)
     const sha512 = CID.parse('bafkrgqhhyivzstcz3hhswshfjgy6ertgmnqeleynhwt4dlfsthi4hn7zgh4uvlsb5xncykzapi3ocd4lzogukir6ksdy6wzrnz6ohnv4aglcs')
     expect(() => decodeCidList(sha512.bytes)).toThrow(/sha2-256/)
+    const v0 = CID.parse('QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n')
+    expect(() => decodeCidList(v0.bytes)).toThrow(/CIDv1 only/)
   })
 })
 
