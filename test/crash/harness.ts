@@ -10,8 +10,9 @@ import { AUTHOR, BIN, runCli, runJson, type CliResult } from '../cli/run-cli.js'
  * Kill the real CLI (SIGKILL) at random points and check what a user would check afterwards.
  *
  * Every random choice comes from one seed, printed in each test's name: set
- * PEDIGREE_CRASH_SEED to replay a failure exactly (the kill delays replay; where the kernel
- * schedules the process then may still differ). PEDIGREE_CRASH_ITERATIONS sets how many kills
+ * PEDIGREE_CRASH_SEED to replay a failure (the data and each kill point replay, the latter as
+ * the same fraction of how long the command held the store in that run's uncut calibration
+ * run; where the kernel has got the process to by then may still differ). PEDIGREE_CRASH_ITERATIONS sets how many kills
  * each test makes (more for a long soak; the defaults keep each file near a minute on two
  * busy cores).
  */
