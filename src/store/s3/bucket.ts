@@ -150,11 +150,11 @@ export class S3Bucket {
   }
 
   /**
-   * Keys under `prefix` in key order, a page (up to 1000) at a time. With a delimiter, the
-   * common prefixes ("folders") come in `prefixes`. Keys and prefixes are relative to the
-   * store's prefix.
+   * Keys under `prefix` in key order, a page (up to 1000) at a time, `truncated` when more
+   * follow. With a delimiter, the common prefixes ("folders") come in `prefixes`. Keys and
+   * prefixes are relative to the store's prefix.
    */
-  async *list(prefix: string, { delimiter, startAfter }: { delimiter?: string; startAfter?: string } = {}): AsyncIterable<{ keys: string[]; prefixes: string[] }> {
+  async *list(prefix: string, { delimiter, startAfter }: { delimiter?: string; startAfter?: string } = {}): AsyncIterable<{ keys: string[]; prefixes: string[]; truncated: boolean }> {
     let token: string | undefined
     const strip = this.location.prefix.length
     do {
@@ -175,6 +175,7 @@ export class S3Bucket {
       yield {
         keys: (res.Contents ?? []).map((o) => o.Key!.slice(strip)),
         prefixes: (res.CommonPrefixes ?? []).map((p) => p.Prefix!.slice(strip)),
+        truncated: Boolean(res.IsTruncated),
       }
       token = res.IsTruncated ? res.NextContinuationToken : undefined
     } while (token)

@@ -18,6 +18,9 @@ const SEQ_DIGITS = 12
 /** Entries one update may try to create before it gives up (each loss means another writer won). */
 const MAX_ATTEMPTS = 100
 const SEQ = /^\d{12}$/
+/** The hint object of a log: the number of a recent entry. */
+const TAIL = 'tail'
+const HINT_EVERY = 256
 const seqText = (seq: number): string => String(seq).padStart(SEQ_DIGITS, '0')
 const encoder = new TextEncoder()
 
@@ -52,27 +55,57 @@ class EntryLogs<T> {
     return `${this.root}${encodeName(name)}/`
   }
 
-  /** The last entry of `name`'s log (one LIST after the last one seen, and a GET if it moved). */
+  /**
+   * The last entry of `name`'s log: one LIST after the last entry seen (or of the whole log, a
+   * page of 1000 at a time), and a GET if it moved. A log longer than a page is not listed
+   * from its start: the reader jumps to the `tail` hint (see {@link append}) and lists on from there.
+   */
   async head(name: string): Promise<{ seq: number; value: T } | undefined> {
     const dir = this.dir(name)
     const cached = this.tails.get(name)
     let last: number | undefined
-    for await (const page of this.bucket.list(dir, cached ? { startAfter: dir + seqText(cached.seq) } : {})) {
-      for (const k of page.keys) {
-        const tail = k.slice(dir.length)
-        if (SEQ.test(tail)) last = Number(tail)
+    let from = cached?.seq
+    for (let jumped = false; ; ) {
+      let more = false
+      for await (const page of this.bucket.list(dir, from !== undefined ? { startAfter: dir + seqText(from) } : {})) {
+        for (const k of page.keys) {
+          const tail = k.slice(dir.length)
+          if (SEQ.test(tail)) last = Number(tail)
+        }
+        more = page.truncated
+        if (more && !jumped) break
       }
+      if (!more || jumped) break
+      jumped = true
+      // The hint names an entry that exists: it is the last one unless the listing finds more.
+      const hint = await this.hint(dir)
+      if (hint !== undefined && hint > (last ?? -1)) last = hint
+      from = last
     }
     if (last === undefined) return cached
     const value = await this.entry(name, last)
     return this.remember(name, last, value)
   }
 
-  /** Create entry `seq` of `name`'s log; false if it exists already (another writer won). */
+  /**
+   * Create entry `seq` of `name`'s log; false if it exists already (another writer won). Every
+   * HINT_EVERY entries the writer also records the number in `<dir>/tail` (a plain PUT: only a
+   * hint, never ahead of an entry that exists), so that readers of a long log skip its start.
+   */
   async append(name: string, seq: number, value: T): Promise<boolean> {
-    const created = await this.bucket.put(this.dir(name) + seqText(seq), encoder.encode(JSON.stringify(value)), { createOnly: true, contentType: 'application/json' })
-    if (created) this.remember(name, seq, structuredClone(value))
+    const dir = this.dir(name)
+    const created = await this.bucket.put(dir + seqText(seq), encoder.encode(JSON.stringify(value)), { createOnly: true, contentType: 'application/json' })
+    if (created) {
+      this.remember(name, seq, structuredClone(value))
+      if (seq > 0 && seq % HINT_EVERY === 0) await this.bucket.put(dir + TAIL, encoder.encode(String(seq))).catch(() => {})
+    }
     return created
+  }
+
+  private async hint(dir: string): Promise<number | undefined> {
+    const bytes = await this.bucket.get(dir + TAIL)
+    const text = bytes ? new TextDecoder().decode(bytes).trim() : ''
+    return /^\d{1,12}$/.test(text) ? Number(text) : undefined
   }
 
   /** Every entry of `name`'s log, oldest first (fetched several at a time). */

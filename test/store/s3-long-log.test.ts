@@ -1,0 +1,68 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { encodeNode } from '../../src/codec/block.js'
+import { cidToString } from '../../src/codec/cid.js'
+import { S3Bucket } from '../../src/store/s3/bucket.js'
+import { initS3Store, openS3Store } from '../../src/store/s3/store.js'
+import { parseS3Url } from '../../src/store/s3/url.js'
+import type { RefLogRecord } from '../../src/store/ref-cells.js'
+import { pool } from '../../src/store/s3/pool.js'
+import { useS3 } from '../support/s3.js'
+
+const s3 = await useS3()
+const commit = (i: number): string => cidToString(encodeNode({ tree: null, parents: [], message: `commit ${i}`, time: i }).cid)
+
+if (!s3.ok) {
+  describe('S3 refs: long logs', () => {
+    it.skip(`skipped: ${s3.reason}`, () => {})
+  })
+} else {
+  const server = s3.server
+  afterAll(() => server.stop())
+  const bucket = await server.bucket('long-log')
+
+  describe('S3 refs: long logs', () => {
+    it('a fresh reader finds the head of a 2561-entry log in a few requests, not one LIST page per 1000 entries', { timeout: 180_000 }, async () => {
+      const url = `s3://${bucket}/long`
+      await (await initS3Store(url, server.options)).close()
+      // 2560 entries written directly (as 2560 earlier updates would have), for speed.
+      const raw = await S3Bucket.connect(parseS3Url(url), server.options)
+      const line = (i: number): RefLogRecord => ({ old: i === 0 ? null : commit(i - 1), new: commit(i), who: { name: 'bot' }, time: i, message: `update ${i}` })
+      await pool(
+        Array.from({ length: 2560 }, (_, i) => i),
+        16,
+        async (i) => {
+          await raw.put(`refs/main/${String(i).padStart(12, '0')}`, new TextEncoder().encode(JSON.stringify(line(i))), { createOnly: true })
+        },
+      )
+      raw.close()
+
+      // The 2561st update, through the store: entry 2560, which also leaves a hint.
+      const writer = await openS3Store(url, server.options)
+      expect(await writer.refs.compareAndSwap('main', line(2560))).toBe(true)
+      await writer.close()
+
+      const reader = await openS3Store(url, server.options)
+      try {
+        const before = { ...reader.bucket.stats }
+        expect(await reader.refs.get('main')).toBe(commit(2560))
+        // One page of the log, the hint, the rest of the log from the hint, the last entry
+        // (listing the whole log would take three pages).
+        expect(reader.bucket.stats.lists - before.lists).toBeLessThanOrEqual(2)
+        expect(reader.bucket.stats.gets - before.gets).toBeLessThanOrEqual(2)
+        // Updates go on from there, and stale ones are still refused.
+        expect(await reader.refs.compareAndSwap('main', line(2560))).toBe(false)
+        expect(await reader.refs.compareAndSwap('main', line(2561))).toBe(true)
+        expect(await reader.refs.get('main')).toBe(commit(2561))
+        // Nothing was lost or written twice: 2562 numbered entries (and the hint).
+        const again = await S3Bucket.connect(parseS3Url(url), server.options)
+        const keys: string[] = []
+        for await (const page of again.list('refs/main/')) keys.push(...page.keys)
+        again.close()
+        expect(keys.filter((k) => /\/\d{12}$/.test(k))).toHaveLength(2562)
+        expect(keys.at(-2)).toBe(`refs/main/${String(2561).padStart(12, '0')}`)
+      } finally {
+        await reader.close()
+      }
+    })
+  })
+}
