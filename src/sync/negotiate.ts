@@ -139,7 +139,9 @@ export async function negotiate(
       batch.push(c)
       for (const l of await linksOfCommit(c)) if (l.as === 'commit') queue.push(l.cid)
     }
-    await ask(batch)
+    // Ask about their trees in the same round (phase 2 uses the answers): one round trip less.
+    const trees = batch.flatMap((c) => commitLinks.get(c) ?? []).filter((l) => l.as === 'tree' && !had.has(l.cid) && !answers.has(l.cid))
+    await ask([...batch, ...trees.map((l) => l.cid)])
     commitBatch.record(batch.length, batch.filter((c) => answers.get(c) === false).length)
     // Keep what is reachable from the frontier through commits it lacks; stop at the rest.
     const next: CID[] = []
