@@ -87,6 +87,8 @@ describe('push over HTTP', () => {
     const r = await push(local, { who: WHO })
     expect(r.blocks).toBe(depth + 2)
     expect(r.bytes).toBeLessThan(64 * 1024)
+    // The commit is asked about with its tree, then one round per tree level below the root, then the record.
+    expect(r.negotiationRounds).toBe(depth + 1)
     expect(r.roundTrips).toBe(r.negotiationRounds + 3)
     expect(r.roundTrips).toBeLessThanOrEqual(8)
     expect((await remote.refs.get('main'))?.equals(c2.cid)).toBe(true)
