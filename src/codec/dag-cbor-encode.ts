@@ -169,7 +169,9 @@ function write(value: unknown, depth: number): void {
   const map = value as Record<string, unknown>
   // An object with '/' (or asCID) may be taken for a CID by the library: leave it to it.
   if ('/' in map || 'asCID' in map) throw UNSUPPORTED
-  const shape = shapeOf(Object.keys(map))
+  const names = Object.keys(map)
+  if (names.length > MAX_SHAPE_KEYS) return writeLargeMap(map, names, depth)
+  const shape = shapeOf(names)
   const keys = shape.order
   head(5, keys.length)
   for (let i = 0; i < keys.length; i++) {
@@ -178,6 +180,19 @@ function write(value: unknown, depth: number): void {
     const k = shape.encoded[i]!
     room(k.length)
     for (let j = 0; j < k.length; j++) out[at++] = k[j]!
+    write(v, depth + 1)
+  }
+}
+
+/** A map with more keys than a shape keeps: sorted and written as it comes, nothing cached. */
+function writeLargeMap(map: Record<string, unknown>, keys: string[], depth: number): void {
+  for (const k of keys) if (!isAscii(k)) throw UNSUPPORTED
+  if (!sorted(keys)) keys.sort(byLengthThenBytes)
+  head(5, keys.length)
+  for (const k of keys) {
+    const v = map[k]
+    if (v === undefined) throw UNSUPPORTED
+    text(k)
     write(v, depth + 1)
   }
 }
@@ -193,6 +208,8 @@ interface Shape {
 // kind share a few shapes, and their fields are seldom in dag-cbor's order: this skips sorting
 // the keys and encoding each of them for every record.
 const SHAPE_SLOTS = 512
+/** Maps with more keys are not cached (a shape holds every key, encoded): the cache stays small. */
+const MAX_SHAPE_KEYS = 64
 const shapes: Array<Shape | undefined> = new Array<Shape | undefined>(SHAPE_SLOTS).fill(undefined)
 
 function shapeOf(keys: string[]): Shape {

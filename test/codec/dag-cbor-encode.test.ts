@@ -77,6 +77,15 @@ describe('encodeDagCbor', () => {
     }
   })
 
+  it('encodes maps too large to cache their shape as the library does', () => {
+    const rand = prng(12)
+    for (const size of [64, 65, 200, 3000]) {
+      const keys = Array.from({ length: size }, (_, i) => `k${Math.floor(rand() * 1e6)}_${i}`)
+      expectSameAsLibrary(Object.fromEntries(keys.map((k, i) => [k, i % 3 ? i : { inner: k }])))
+      expectSameAsLibrary(Object.fromEntries([...keys].sort().map((k) => [k, null])))
+    }
+  })
+
   it('says whether the value holds a link', () => {
     const link = cidFor(RAW, new Uint8Array([1]))
     expect(encodeDagCbor({ a: 1, b: [{ c: 'x' }] }).linked).toBe(false)
