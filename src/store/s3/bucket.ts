@@ -150,11 +150,14 @@ export class S3Bucket {
   }
 
   /**
-   * Keys under `prefix` in key order, a page (up to 1000) at a time, `truncated` when more
+   * Keys under `prefix` in key order, a page (up to `maxKeys`, at most 1000) at a time, `truncated` when more
    * follow. With a delimiter, the common prefixes ("folders") come in `prefixes`. Keys and
    * prefixes are relative to the store's prefix.
    */
-  async *list(prefix: string, { delimiter, startAfter }: { delimiter?: string; startAfter?: string } = {}): AsyncIterable<{ keys: string[]; prefixes: string[]; truncated: boolean }> {
+  async *list(
+    prefix: string,
+    { delimiter, startAfter, maxKeys }: { delimiter?: string; startAfter?: string; maxKeys?: number } = {},
+  ): AsyncIterable<{ keys: string[]; prefixes: string[]; truncated: boolean }> {
     let token: string | undefined
     const strip = this.location.prefix.length
     do {
@@ -166,6 +169,7 @@ export class S3Bucket {
             Bucket: this.location.bucket,
             Prefix: this.fullKey(prefix),
             ...(delimiter ? { Delimiter: delimiter } : {}),
+            ...(maxKeys ? { MaxKeys: maxKeys } : {}),
             ...(token ? { ContinuationToken: token } : startAfter !== undefined ? { StartAfter: this.fullKey(startAfter) } : {}),
           }),
         )

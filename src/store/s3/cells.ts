@@ -56,9 +56,9 @@ class EntryLogs<T> {
   }
 
   /**
-   * The last entry of `name`'s log: one LIST after the last entry seen (or of the whole log, a
-   * page of 1000 at a time), and a GET if it moved. A log longer than a page is not listed
-   * from its start: the reader jumps to the `tail` hint (see {@link append}) and lists on from there.
+   * The last entry of `name`'s log: one LIST after the last entry seen (or from the start of the
+   * log), and a GET if it moved. A log longer than one page of HINT_EVERY keys is not listed
+   * to its end: the reader jumps to the `tail` hint (see {@link append}) and lists on from there.
    */
   async head(name: string): Promise<{ seq: number; value: T } | undefined> {
     const dir = this.dir(name)
@@ -67,7 +67,9 @@ class EntryLogs<T> {
     let from = cached?.seq
     for (let jumped = false; ; ) {
       let more = false
-      for await (const page of this.bucket.list(dir, from !== undefined ? { startAfter: dir + seqText(from) } : {})) {
+      // A first page no longer than the hints' spacing: a log longer than that has a hint.
+      const page0 = jumped ? {} : { maxKeys: HINT_EVERY }
+      for await (const page of this.bucket.list(dir, from !== undefined ? { ...page0, startAfter: dir + seqText(from) } : page0)) {
         for (const k of page.keys) {
           const tail = k.slice(dir.length)
           if (SEQ.test(tail)) last = Number(tail)
