@@ -1,7 +1,11 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { encodeNode } from '../../src/codec/block.js'
 import { ProllyTree, type TreeEntry } from '../../src/model/tree.js'
 import { MemoryBlockstore } from '../../src/store/memory.js'
+import { openLevelStore } from '../../src/store/level.js'
 import type { Blockstore } from '../../src/store/blockstore.js'
 import type { CID } from '../../src/codec/cid.js'
 import { prng, shuffle } from '../helpers/random.js'
@@ -153,6 +157,31 @@ describe('prolly tree', () => {
           }
         }
       }
+    }
+  })
+
+  it('keeps its nodes uncompressed in the level store (a walk reads them without inflating), records compressed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pedigree-tree-'))
+    const store = await openLevelStore(dir, { lockTimeoutMs: 2_000, packThreshold: 8 * 1024 })
+    try {
+      const trees = new ProllyTree(store.blocks)
+      // Long, repetitive paths: leaves that deflate well, some of them over the pack threshold.
+      const all = paths(5000, 'runs/campaign-2026-11/beamline-7/detector-a/calibration')
+      const root = await trees.build(all.map((p) => [p, entryFor(p)]))
+      const nodes: CID[] = []
+      for await (const { cid } of trees.nodes(root)) nodes.push(cid)
+      const sizes = await store.blocks.storedSizes!(nodes)
+      expect(sizes.some((s) => s!.size >= 8 * 1024)).toBe(true)
+      for (const s of sizes) expect(s!.stored).toBe(s!.size)
+      // The same kind of bytes written without the hint are compressed: the hint is what keeps nodes as they are.
+      const record = encodeNode({ paths: all.slice(0, 300) })
+      await store.blocks.putMany([record])
+      const [recordSize] = await store.blocks.storedSizes!([record.cid])
+      expect(recordSize!.stored).toBeLessThan(recordSize!.size / 2)
+      expect((await collect(trees.entries(root))).length).toBe(5000)
+    } finally {
+      await store.close()
+      await rm(dir, { recursive: true, force: true })
     }
   })
 
