@@ -6,14 +6,14 @@ import { removeDir, runCli, runJson, tempDir } from '../cli/run-cli.js'
 import { SEED, delay, expectIntact, iterations, randomFor, runAndKill, timeAfterOpen, where } from './harness.js'
 
 /**
- * push to a path remote, pull from one, and bundle import are killed with SIGKILL at random
+ * push to a path remote, pull and fetch from one, and bundle import are killed with SIGKILL at random
  * points. After each kill the stores open at once and fsck clean, and every ref holds either
  * what it held before or the new head (never a commit whose DAG is incomplete). The same
  * command run again completes, and each ref moved exactly once per round (its reflog).
  *
  * One source store grows each round (a file of fresh bytes and a few hundred small files, one
- * commit); then its push to B, C's pull from it, and D's import of its bundle are each killed
- * once and run again.
+ * commit); then its push to B, C's pull from it, E's fetch from it, and D's import of its
+ * bundle are each killed once and run again.
  */
 
 const FILE = 8 * 1024 * 1024
@@ -36,9 +36,9 @@ async function store(name: string): Promise<{ cwd: string; root: string }> {
   return { cwd, root: join(cwd, '.pedigree') }
 }
 
-/** main's values, oldest first, from its reflog (main itself is the last). */
-async function moves(cwd: string): Promise<string[]> {
-  const r = await runJson<{ new: string | null }[]>(['reflog', 'main'], { cwd })
+/** A ref's values, oldest first, from its reflog (its current value is the last). */
+async function moves(cwd: string, ref: string): Promise<string[]> {
+  const r = await runJson<{ new: string | null }[]>(['reflog', ref], { cwd })
   expect(r.code, r.stderr).toBe(0)
   return r.json.map((l) => l.new!).reverse()
 }
@@ -53,18 +53,21 @@ interface Transfer {
   prepare?: (round: number) => Promise<void>
   /** After the kill: every store it touched is intact, and its refs hold `before` or `head`. */
   check: (head: string, before: string | undefined, at: string) => Promise<void>
-  /** The store whose main must have moved once per round, to each head in turn. */
+  /** The store, and its ref, that must have moved once per round, to each head in turn. */
   target: string
+  targetRef: string
 }
 
 describe('killed sync', () => {
-  it(`push, pull and bundle import between path stores: fsck clean after every kill, refs old or new, re-runs complete, each ref moved once a round (seed ${SEED})`, { timeout: 60_000 + 50_000 * ROUNDS }, async () => {
+  it(`push, pull, fetch and bundle import between path stores: fsck clean after every kill, refs old or new, re-runs complete, each ref moved once a round (seed ${SEED})`, { timeout: 60_000 + 65_000 * ROUNDS }, async () => {
     const a = await store('a')
     const b = await store('b')
     const c = await store('c')
     const d = await store('d')
+    const e = await store('e')
     expect((await runCli(['remote', 'add', 'origin', b.root], { cwd: a.cwd })).code).toBe(0)
     expect((await runCli(['remote', 'add', 'origin', a.root], { cwd: c.cwd })).code).toBe(0)
+    expect((await runCli(['remote', 'add', 'origin', a.root], { cwd: e.cwd })).code).toBe(0)
     const bundle = (k: number): string => join(dir, `round-${k}.car`)
 
     const transfers: Transfer[] = [
@@ -74,6 +77,7 @@ describe('killed sync', () => {
         killRoot: a.root,
         args: () => ['push', 'origin', 'main'],
         target: b.cwd,
+        targetRef: 'main',
         check: async (head, before, at) => {
           const local = await expectIntact(a.cwd, `${at}, pushing store`)
           const remote = await expectIntact(b.cwd, `${at}, remote store`)
@@ -88,10 +92,24 @@ describe('killed sync', () => {
         killRoot: c.root,
         args: () => ['pull', 'origin', 'main'],
         target: c.cwd,
+        targetRef: 'main',
         check: async (head, before, at) => {
           const refs = await expectIntact(c.cwd, `${at}, pulling store`)
           expect([before, head], at).toContain(refs.main)
           expect([before, head], at).toContain(refs['remotes/origin/main'])
+        },
+      },
+      {
+        label: 'fetch',
+        cwd: e.cwd,
+        killRoot: e.root,
+        args: () => ['fetch', 'origin'],
+        target: e.cwd,
+        targetRef: 'remotes/origin/main',
+        check: async (head, before, at) => {
+          const refs = await expectIntact(e.cwd, `${at}, fetching store`)
+          expect([before, head], at).toContain(refs['remotes/origin/main'])
+          expect(refs.main, at).toBeUndefined()
         },
       },
       {
@@ -104,6 +122,7 @@ describe('killed sync', () => {
           expect(r.code, r.stderr).toBe(0)
         },
         target: d.cwd,
+        targetRef: 'main',
         check: async (head, before, at) => {
           const refs = await expectIntact(d.cwd, `${at}, importing store`)
           expect([before, head], at).toContain(refs.main)
@@ -124,9 +143,9 @@ describe('killed sync', () => {
       heads.push(r.json.cid)
       return r.json.cid
     }
-    /** After a transfer completed: its target's main moved once per round so far, to each head in turn. */
+    /** After a transfer completed: its target ref moved once per round so far, to each head in turn. */
     const expectMovedOncePerRound = async (t: Transfer, at: string): Promise<void> => {
-      expect(await moves(t.target), `${at}: main of the ${t.label} target`).toEqual(heads)
+      expect(await moves(t.target, t.targetRef), `${at}: ${t.targetRef} of the ${t.label} target`).toEqual(heads)
     }
 
     // Round 0, not killed: how long each transfer holds its store sets the range of its kill points.
@@ -158,7 +177,7 @@ describe('killed sync', () => {
         await expectMovedOncePerRound(t, at)
       }
     }
-    for (const s of [a, b, c, d]) await expectIntact(s.cwd, `${s.cwd} after every round`)
+    for (const s of [a, b, c, d, e]) await expectIntact(s.cwd, `${s.cwd} after every round`)
     // Kills that land after a transfer finished test nothing; most must land inside one.
     const inside = [...killedMidway.values()].reduce((x, y) => x + y, 0)
     expect(inside, `only ${inside} of ${n * transfers.length} kills landed before the transfer finished: ${JSON.stringify([...killedMidway])}`).toBeGreaterThan(n)
