@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url'
 import { childEnv, gitEnv, tempDir, removeDir } from './lib.mjs'
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)))
-const BIN = join(ROOT, 'bin/run.js')
+// PEDIGREE_BIN: another build's bin/run.js (a snapshot, so that a rebuild of dist/ mid-run cannot break commands).
+const BIN = process.env.PEDIGREE_BIN ?? join(ROOT, 'bin/run.js')
 const argv = process.argv.slice(2)
 const quick = argv.includes('--quick')
 const arg = (name, dflt) => {
