@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -62,6 +63,99 @@ async function freePort(): Promise<number> {
   }
 }
 
+/*
+ * Without AWS_ENDPOINT_URL, the test files of one run share one Ceph cluster: the first to need
+ * it starts it, each registers its pid, and the last to leave stops it. A lock directory
+ * (mkdir is atomic) guards the shared state; a lock or a user whose process died is ignored.
+ */
+const SHARED = join(tmpdir(), `pedigree-rgw-shared-${process.getuid?.() ?? 0}`)
+const LOCK = `${SHARED}.lock`
+/** This test file's name among the users: its process, and a token (files may share a process). */
+const ME = `${process.pid}-${Math.random().toString(36).slice(2, 10)}`
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+async function withLock<T>(fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 300_000
+  for (;;) {
+    try {
+      await mkdir(LOCK)
+      break
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+      const holder = Number(await readFile(join(LOCK, 'pid'), 'utf8').catch(() => '0'))
+      const age = Date.now() - ((await stat(LOCK).catch(() => undefined))?.mtimeMs ?? Date.now())
+      if ((holder && !alive(holder)) || (!holder && age > 10_000)) {
+        await rm(LOCK, { recursive: true, force: true })
+        continue
+      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${LOCK}`)
+      await sleep(100)
+    }
+  }
+  await writeFile(join(LOCK, 'pid'), String(process.pid))
+  try {
+    return await fn()
+  } finally {
+    await rm(LOCK, { recursive: true, force: true })
+  }
+}
+
+/** The live users of the shared cluster (those whose process died are forgotten). */
+async function liveUsers(): Promise<string[]> {
+  const users = join(SHARED, 'users')
+  const out: string[] = []
+  for (const name of await readdir(users).catch(() => [] as string[])) {
+    if (alive(Number(name.split('-')[0]))) out.push(name)
+    else await rm(join(users, name), { force: true })
+  }
+  return out
+}
+
+async function answers(endpoint: string): Promise<boolean> {
+  try {
+    return (await fetch(endpoint, { signal: AbortSignal.timeout(2000) })).ok
+  } catch {
+    return false
+  }
+}
+
+/** The shared cluster's AWS_* variables, starting it if no live one is there. */
+async function joinShared(scripts: string): Promise<Record<string, string>> {
+  return withLock(async () => {
+    const envFile = join(SHARED, 'env')
+    let env = parseExports(await readFile(envFile, 'utf8').catch(() => ''))
+    if (!env.AWS_ENDPOINT_URL || !(await answers(env.AWS_ENDPOINT_URL))) {
+      await run(join(scripts, 's3-ceph-down.sh'), [join(SHARED, 'cluster')]).catch(() => {})
+      await rm(SHARED, { recursive: true, force: true })
+      await mkdir(join(SHARED, 'users'), { recursive: true })
+      const { stdout } = await run(join(scripts, 's3-ceph-up.sh'), [join(SHARED, 'cluster'), String(await freePort())], { timeout: 240_000, maxBuffer: 1 << 20 })
+      env = parseExports(stdout)
+      if (!env.AWS_ENDPOINT_URL) throw new Error('s3-ceph-up.sh printed no AWS_ENDPOINT_URL')
+      await writeFile(envFile, stdout)
+    }
+    await writeFile(join(SHARED, 'users', ME), '')
+    return env
+  })
+}
+
+/** Leave the shared cluster; the last live user stops it. */
+async function leaveShared(scripts: string): Promise<void> {
+  await withLock(async () => {
+    await rm(join(SHARED, 'users', ME), { force: true })
+    if ((await liveUsers()).length > 0) return
+    await run(join(scripts, 's3-ceph-down.sh'), [join(SHARED, 'cluster')]).catch(() => {})
+    await rm(SHARED, { recursive: true, force: true })
+  })
+}
+
 function parseExports(text: string): Record<string, string> {
   const env: Record<string, string> = {}
   for (const line of text.split('\n')) {
@@ -73,8 +167,9 @@ function parseExports(text: string): Record<string, string> {
 
 /**
  * The S3 server for one test file. Uses AWS_ENDPOINT_URL (and the other AWS_* variables) when
- * set, as CI does after starting Ceph; otherwise starts a throw-away Ceph RGW with
- * s3-ceph-up.sh on a free port (stopped by `stop`). When neither works, `{ ok: false, reason }`:
+ * set, as CI does after starting Ceph; otherwise uses a throw-away Ceph RGW started with
+ * s3-ceph-up.sh on a free port, shared by the test files running at the same time and stopped
+ * by the last one's `stop`. When neither works, `{ ok: false, reason }`:
  * the caller reports its tests as skipped with that reason.
  *
  * @example
@@ -83,25 +178,19 @@ function parseExports(text: string): Record<string, string> {
 export async function useS3(): Promise<S3Availability> {
   if (process.env.PEDIGREE_TEST_S3 === '0') return { ok: false, reason: 'PEDIGREE_TEST_S3=0' }
   let env: Record<string, string>
-  let started: { scripts: string; dir: string } | undefined
+  let started: { scripts: string } | undefined
   if (process.env.AWS_ENDPOINT_URL) {
     env = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('AWS_') && v !== undefined)) as Record<string, string>
   } else {
     const scripts = findScripts()
     if (!scripts) return { ok: false, reason: 'no AWS_ENDPOINT_URL and no s3-ceph-up.sh found in ../shared/scripts or /work/shared/scripts' }
-    const dir = await mkdtemp(join(tmpdir(), 'pedigree-rgw-'))
-    const port = await freePort()
     try {
-      const { stdout } = await run(join(scripts, 's3-ceph-up.sh'), [dir, String(port)], { timeout: 240_000, maxBuffer: 1 << 20 })
-      env = parseExports(stdout)
-      if (!env.AWS_ENDPOINT_URL) throw new Error('s3-ceph-up.sh printed no AWS_ENDPOINT_URL')
+      env = await joinShared(scripts)
     } catch (e) {
-      await run(join(scripts, 's3-ceph-down.sh'), [dir]).catch(() => {})
-      await rm(dir, { recursive: true, force: true })
-      const detail = ((e as { stderr?: string }).stderr ?? (e as Error).message).trim().split('\n').slice(-2).join(' ')
+      const detail = ((e as { stderr?: string }).stderr || (e as Error).message).trim().split('\n').slice(-2).join(' ')
       return { ok: false, reason: `no AWS_ENDPOINT_URL, and Ceph RGW could not be started: ${detail}` }
     }
-    started = { scripts, dir }
+    started = { scripts }
   }
   const options: S3ConnectOptions = {
     endpoint: env.AWS_ENDPOINT_URL!,
@@ -124,10 +213,7 @@ export async function useS3(): Promise<S3Availability> {
     })
   } catch (e) {
     client.destroy()
-    if (started) {
-      await run(join(started.scripts, 's3-ceph-down.sh'), [started.dir]).catch(() => {})
-      await rm(started.dir, { recursive: true, force: true })
-    }
+    if (started) await leaveShared(started.scripts).catch(() => {})
     return { ok: false, reason: `the S3 server at ${options.endpoint} does not answer: ${(e as Error).message}` }
   }
   const buckets = new Set<string>()
@@ -170,10 +256,7 @@ export async function useS3(): Promise<S3Availability> {
         for (const name of [...buckets]) await removeBucket(name).catch(() => {})
       } finally {
         client.destroy()
-        if (started) {
-          await run(join(started.scripts, 's3-ceph-down.sh'), [started.dir]).catch(() => {})
-          await rm(started.dir, { recursive: true, force: true })
-        }
+        if (started) await leaveShared(started.scripts)
       }
     },
   }
