@@ -1,5 +1,4 @@
-import { CarBlockIterator } from '@ipld/car/iterator'
-import { encode as encodeCbor } from '@ipld/dag-cbor'
+import { encodeDagCbor } from '../codec/dag-cbor-encode.js'
 import type { Block } from '../codec/block.js'
 import { CID, DAG_CBOR, MAX_BLOCK_SIZE, RAW, SHA2_256, cidFromBytes, cidToString, parseCid } from '../codec/cid.js'
 import { InvalidInputError, PedigreeError } from '../errors.js'
@@ -71,7 +70,7 @@ function writeVarint(n: number, into: Uint8Array, at: number): number {
 
 /** The header of a CARv1 stream: varint length, then dag-cbor `{roots, version: 1}`. */
 export function carHeader(roots: readonly CID[] = []): Uint8Array {
-  const body = encodeCbor({ roots: [...roots], version: 1 })
+  const { bytes: body } = encodeDagCbor({ roots: [...roots], version: 1 })
   const out = new Uint8Array(varintLength(body.length) + body.length)
   out.set(body, writeVarint(body.length, out, 0))
   return out
@@ -144,6 +143,8 @@ export async function* carBlocks(chunks: AsyncIterable<Uint8Array>, source: stri
   })()
   let iterator: AsyncIterable<{ cid: CID; bytes: Uint8Array }>
   try {
+    // Loaded on first use: a push with nothing to send never reads a CAR.
+    const { CarBlockIterator } = await import('@ipld/car/iterator')
     iterator = await CarBlockIterator.fromIterable(guarded)
   } catch (e) {
     throw badCar(source, e)
