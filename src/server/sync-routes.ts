@@ -62,8 +62,12 @@ export function syncRoutes(app: FastifyInstance, repo: Repository, { maxCarBody 
       reply.header('connection', 'close')
       throw tooLarge(maxCarBody, declared)
     }
+    const body = req.body as Readable | undefined
+    if (!body || typeof (body as Partial<Readable>)[Symbol.asyncIterator] !== 'function') {
+      throw new InvalidInputError('a push body must be a CAR stream; this request has none', {})
+    }
     try {
-      return await receiveBlocks(repo.blocks, carBlocks(limited(req.body as Readable, maxCarBody), 'the request body'))
+      return await receiveBlocks(repo.blocks, carBlocks(limited(body, maxCarBody), 'the request body'))
     } catch (e) {
       // The rest of the body (maybe gigabytes) is not worth reading: close after the answer.
       reply.header('connection', 'close')

@@ -228,10 +228,13 @@ describe('limits', () => {
     expect((await repo.refs.get('main'))!.toString()).toBe(before)
   })
 
-  it('a push body that is not a CAR stream gets 415', async () => {
+  it('a push body that is not a CAR stream gets 415; an empty one 400 or 422, never a 500', async () => {
     const r = await post('/v1/sync/put', JSON.stringify({ blocks: [] }))
     expect(r.status).toBe(415)
     expect(r.json.error.code).toBe('ERR_UNSUPPORTED_MEDIA_TYPE')
+    const empty = await post('/v1/sync/put', new Uint8Array(0), 'application/vnd.ipld.car')
+    expect([400, 422]).toContain(empty.status)
+    expect(['ERR_INVALID_INPUT', 'ERR_CORRUPT']).toContain(empty.json.error.code)
   })
 })
 
