@@ -9,13 +9,13 @@ import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { spawnSync } from 'node:child_process'
 import { loadavg } from 'node:os'
-import { childEnv, fmtInt, fmtMs, fmtRate, machine, msSince, now } from './lib.mjs'
+import { childEnv, fmtInt, fmtMs, fmtRate, machine, median, msSince, now } from './lib.mjs'
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)))
 const argv = process.argv.slice(2)
 const quick = argv.includes('--quick')
 const onlyArg = argv.find((a) => a.startsWith('--only='))
-const only = onlyArg ? new Set(onlyArg.slice(7).split(',').map(Number)) : new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+const only = onlyArg ? new Set(onlyArg.slice(7).split(',').map(Number)) : new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18])
 const outArg = argv.find((a) => a.startsWith('--out='))
 // Only a full run of every row writes BENCHMARKS.md; smoke and partial runs go to bench/out/.
 const outFile = outArg
@@ -97,6 +97,31 @@ for (const [num, name] of rows) {
   else {
     errors[name] = new Error(`bench/row.mjs ${name} exited with ${r.status ?? r.signal}`)
     console.error(`row ${num} (${name}) failed`)
+  }
+  log(`  (${(msSince(t0) / 1000).toFixed(1)} s)`)
+}
+
+// Rows 12–18 come from scripts that run several measurements each and print a JSON array of
+// rows (sync over HTTP, many writers, S3); each runs as its own process, like the rows above.
+const SCRIPT_ROWS = [
+  { key: 'sync', nums: [12, 13, 14, 15], script: 'bench/sync-http.mjs', args: (want) => [`--only=${[...new Set(want.map((n) => ({ 12: 'push', 13: 'noop', 14: 'one-change', 15: 'large' })[n]))].join(',')}`] },
+  { key: 'writers', nums: [16], script: 'bench/writers.mjs', args: () => [] },
+  { key: 's3', nums: [17, 18], script: 'bench/s3.mjs', args: () => [] },
+]
+for (const { key, nums, script, args } of SCRIPT_ROWS) {
+  const want = nums.filter((n) => only.has(n))
+  if (want.length === 0) continue
+  log(`\n[${want.join(',')}] ${script}`)
+  const t0 = now()
+  const r = spawnSync(process.execPath, [join(ROOT, script), ...(quick ? ['--quick'] : []), ...args(want)], {
+    env: childEnv(),
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 26,
+  })
+  if (r.status === 0) results[key] = JSON.parse(r.stdout.toString('utf8'))
+  else {
+    errors[key] = new Error(`${script} exited with ${r.status ?? r.signal}`)
+    console.error(`${script} failed`)
   }
   log(`  (${(msSince(t0) / 1000).toFixed(1)} s)`)
 }
@@ -387,6 +412,103 @@ if (k10) {
     `- whole process: \`pedigree lineage main:step/step-${k10.chain}.json --depth N --json\`: ${[10, 100].map((d) => `depth ${d} ${k10.wholeProcess[d].ped.map((x) => x.toFixed(0)).join(', ')} ms`).join('; ')}.`,
     '',
   )
+}
+
+const sync = results.sync
+if (sync) {
+  const byRow = Object.fromEntries(sync.map((r) => [r.row, r]))
+  const push = byRow['push-100k']
+  if (push) {
+    table.push([
+      `12. Push ${fmtInt(push.detail.records)} records (one commit) to an empty remote over loopback HTTP, whole process`,
+      `${fmtRate(push.pedigree)} (median ${fmtMs(median(push.detail.pedigreeMs))}; ${fmtInt(push.detail.blocks)} blocks, ${(push.detail.bytes / 2 ** 20).toFixed(1)} MiB, ${push.detail.roundTrips} round trips)`,
+      `${fmtRate(push.git)} (\`git push\` to a local bare repo over file://, median ${fmtMs(median(push.detail.gitMs))})`,
+      speedRatio(push.pedigree / push.git),
+      '≥ 20,000 records/s',
+      `${verdict(push.met)} (≥ 20k/s)`,
+    ])
+  }
+  const noop = byRow['noop-push']
+  if (noop) {
+    table.push([
+      '13. No-op push (the remote is up to date), whole process',
+      `${fmtMs(noop.pedigree)} (${noop.detail.roundTrips} round trip, ${noop.detail.wireBytesUp} B up, ${noop.detail.wireBytesDown} B down)`,
+      `${fmtMs(noop.git)} (\`git push\`, file://)`,
+      speedRatio(noop.git / noop.pedigree),
+      '≤ 300 ms',
+      `${verdict(noop.met)} (≤ 300 ms)`,
+    ])
+  }
+  const one = byRow['one-change']
+  if (one) {
+    table.push([
+      `14. Push after one record changed in a ${fmtInt(one.detail.records)}-record tree: bytes on the wire and round trips`,
+      `${fmtInt(one.pedigree)} B up (${one.detail.blocks} blocks, ${fmtInt(one.detail.blockBytes)} B of blocks), ${one.detail.roundTrips} round trips (${one.detail.negotiationRounds} negotiation rounds), ${fmtMs(one.detail.pedigreeMs)}`,
+      `${fmtInt(one.git)} B (the thin pack \`git push\` sends: the changed blob and the rewritten tree objects, deltified), ${fmtMs(one.detail.gitPushMs)}`,
+      `git sends ${(one.pedigree / Math.max(1, one.git)).toFixed(0)}x fewer bytes`,
+      '≤ 64 KiB and ≤ 8 round trips',
+      `${verdict(one.met)}`,
+    ])
+  }
+  const large = byRow['large-file']
+  if (large) {
+    table.push([
+      `15. Push one ${sizeName(large.detail.bytes)} file (model-weight-like bytes) over loopback HTTP, whole process`,
+      `${fmtMB(large.pedigree)} (median ${fmtMs(median(large.detail.pedigreeMs))})`,
+      `${fmtMB(large.git)} (\`git push\`, file://, ${large.detail.gitSettings}; median ${fmtMs(median(large.detail.gitMs))})`,
+      speedRatio(large.pedigree / large.git),
+      '≥ 200 MB/s',
+      `${verdict(large.met)} (≥ 200 MB/s)`,
+    ])
+  }
+  notes.push(
+    '12–15. git: the same content committed to a git repository (records as blobs at the same paths, through `git fast-import`; the large file with core.compression=0), pushed with `git push` to a local bare repository over file:// (send-pack → receive-pack between local processes), whole process, with the same number of runs as pedigree. pedigree: `pedigree push` (a real process) to `pedigree serve --allow-anonymous-write` (a real process) on 127.0.0.1; wire bytes counted by a TCP proxy in front of the server (bench/sync-http.mjs).',
+  )
+}
+
+const w = results.writers
+if (w) {
+  const peds = w.filter((r) => r.system.startsWith('pedigree'))
+  const gits = w.filter((r) => !r.system.startsWith('pedigree'))
+  const say = (r) => `${r.system}: ${r.commitsPerSecond} commits/s, ${r.succeeded} of ${r.attempted} landed${r.failed ? ` (${Object.entries(r.failures).map(([k, v]) => `${v} × ${k}`).join(', ')})` : ''}, ${r.lost} lost`
+  const best = (rs) => rs.filter((r) => r.failed === 0).reduce((a, b) => (a && a.commitsPerSecond >= b.commitsPerSecond ? a : b), undefined)
+  const [pb, gb] = [best(peds), best(gits)]
+  const clean = w.every((r) => r.lost === 0 && r.fsckExit === 0)
+  table.push([
+    `16. ${w[0].writers} writer processes × ${w[0].commitsPerWriter} commits each to one ref, through the CLI`,
+    peds.map((r) => `${say(r)}; p50 ${fmtMs(r.commandMs.p50)} per command`).join('<br>'),
+    gits.map(say).join('<br>'),
+    pb && gb ? `${speedRatio(pb.commitsPerSecond / gb.commitsPerSecond)} (${pb.system} vs ${gb.system})` : '',
+    'commits/s reported; 0 lost',
+    clean ? 'met (0 lost, fsck clean)' : `**missed** (${w.map((r) => `${r.system}: ${r.lost} lost, fsck exit ${r.fsckExit}`).join('; ')})`,
+  ])
+  notes.push(`16. ${w.map((r) => `${r.system}: ${r.how}`).join('. ')}. Lost: a command that exited 0 whose commit or record is not in the final history (bench/writers.mjs).`)
+}
+
+const s3 = results.s3
+if (s3) {
+  const [sp, sc] = s3
+  if (sp) {
+    table.push([
+      `17. Push ${fmtInt(sp.records)} records (one commit) to an s3:// remote (Ceph RGW on 127.0.0.1), in-process`,
+      `${fmtRate(sp.recordsPerSec)} (${sp.seconds.toFixed(1)} s; ${fmtInt(sp.blocks)} blocks in ${sp.objectsWritten} objects, ${(sp.bucketBytes / 2 ** 20).toFixed(1)} MiB)`,
+      'git has no S3 remote (row 12 has git push of the same records to a local bare repo)',
+      '',
+      'objects written and records/s reported',
+      'reported',
+    ])
+  }
+  if (sc) {
+    table.push([
+      `18. Clone ${fmtInt(sc.records)} records from that s3:// remote into a local store, in-process`,
+      `${fmtRate(sc.recordsPerSec)} (${sc.seconds.toFixed(1)} s, ${sc.roundTrips} round trips)`,
+      'no S3 peer',
+      '',
+      'reported',
+      'reported',
+    ])
+  }
+  notes.push('17–18. pedigree: `push` through the library from a local LevelDB store to `s3://<fresh bucket>/bench` (packs of up to 16 MiB: a CAR object plus an index object each, then one ref-log entry), then `clone` of it into a fresh local store; objects counted by listing the bucket before and after (bench/s3.mjs). Ceph RGW runs on the same 2 cores, so these are loopback numbers, not a facility link.')
 }
 
 for (const [name, e] of Object.entries(errors)) {
