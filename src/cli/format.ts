@@ -3,6 +3,7 @@ import type { Commit } from '../model/commit.js'
 import { formatPerson } from '../model/commit.js'
 import { toDagJson } from '../model/record.js'
 import type { TreeChange, TreeEntry } from '../model/tree.js'
+import type { DiffItem } from '../repo/diff.js'
 
 /** JSON form of a commit for --json output (links as DAG-JSON). */
 export function commitJson(cid: CID, commit: Commit): Record<string, unknown> {
@@ -40,4 +41,21 @@ export const changeMark = { added: 'A', modified: 'M', removed: 'D' } as const
 export function scalarText(v: unknown): string {
   if (v === undefined) return '∅'
   return JSON.stringify(toDagJson(v))
+}
+
+/** Entries as `ls`, `show` and `checkout` print them (cid as a string); field values as DAG-JSON. */
+export function diffJson(d: DiffItem): unknown {
+  return {
+    type: d.type,
+    path: d.path,
+    kind: d.kind,
+    ...(d.before ? { before: entryJson(d.path, d.before) } : {}),
+    ...(d.after ? { after: entryJson(d.path, d.after) } : {}),
+    ...(d.fields ? { fields: toDagJson(d.fields) } : {}),
+    ...(d.patch ? { patch: d.patch } : {}),
+    ...(d.binary ? { binary: true } : {}),
+    ...(d.storage ? { storage: d.storage } : {}),
+    ...(d.tensors ? { tensors: d.tensors } : {}),
+    ...(d.note ? { note: d.note } : {}),
+  }
 }

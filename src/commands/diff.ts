@@ -1,9 +1,8 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
-import { changeMark, entryJson, scalarText } from '../cli/format.js'
+import { changeMark, diffJson, scalarText } from '../cli/format.js'
 import { formatBytes } from '../cli/progress.js'
 import { cidToString } from '../codec/cid.js'
-import { toDagJson } from '../model/record.js'
 import type { DiffItem } from '../repo/diff.js'
 
 export default class Diff extends BaseCommand<typeof Diff> {
@@ -56,21 +55,4 @@ function diffText(d: DiffItem, stat: boolean): string {
     lines.push(`     tensor ${t.change.padEnd(8)} ${t.name} ${detail}`)
   }
   return lines.join('\n')
-}
-
-/** Entries as `ls`, `show` and `checkout` print them (cid as a string); field values as DAG-JSON. */
-export function diffJson(d: DiffItem): unknown {
-  return {
-    type: d.type,
-    path: d.path,
-    kind: d.kind,
-    ...(d.before ? { before: entryJson(d.path, d.before) } : {}),
-    ...(d.after ? { after: entryJson(d.path, d.after) } : {}),
-    ...(d.fields ? { fields: toDagJson(d.fields) } : {}),
-    ...(d.patch ? { patch: d.patch } : {}),
-    ...(d.binary ? { binary: true } : {}),
-    ...(d.storage ? { storage: d.storage } : {}),
-    ...(d.tensors ? { tensors: d.tensors } : {}),
-    ...(d.note ? { note: d.note } : {}),
-  }
 }

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs'
 import { readdir, rm } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import type { CID } from '../codec/cid.js'
 import { PedigreeError } from '../errors.js'
 import type { Person } from '../model/commit.js'
-import { Repository, type OpenOptions } from '../repo/repository.js'
+import { Repository, STORE_DIRNAME, type OpenOptions } from '../repo/repository.js'
 import { fetchInto, type FetchedRef } from './fetch.js'
 import { normalizeRemoteUrl, openTransport } from './open-transport.js'
 import { addRemote } from './remote.js'
@@ -90,4 +90,22 @@ async function plannedFolders(root: string): Promise<string | undefined> {
   let top = root
   while (!existsSync(dirname(top)) && dirname(top) !== top) top = dirname(top)
   return top
+}
+
+/**
+ * The folder a clone goes to when none is given, named after the source: `/data/beamline7/.pedigree`
+ * and `/data/beamline7` give `beamline7`; `s3://bucket/campaigns/x` gives `x`; `http://host:8080`
+ * gives `host` and `http://host:8080/lab` gives `lab` (never a name with a colon in it).
+ */
+export function defaultCloneDir(url: string): string {
+  const web = /^(https?|s3):\/\/([^/?#]*)([^?#]*)/i.exec(url)
+  if (web) {
+    const segment = web[3]!.split('/').filter(Boolean).pop()
+    const host = web[2]!.startsWith('[') ? '' : web[2]!.replace(/:\d*$/, '') // an IPv6 literal names no folder
+    const name = (segment ?? host).replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '')
+    return name.replace(/\.pedigree$/, '') || 'clone'
+  }
+  const path = url.replace(/^file:\/\//i, '').replace(/\/+$/, '')
+  const name = basename(path) === STORE_DIRNAME ? basename(path.slice(0, -STORE_DIRNAME.length - 1)) : basename(path)
+  return name.replace(/\.pedigree$/, '') || 'clone'
 }
