@@ -82,6 +82,15 @@ export function cidToString(cid: CID): string {
   return cid.version === 1 ? base32Multibase(cid.bytes) : cid.toString(base32)
 }
 
+/**
+ * A compact string that is equal for equal CIDs and different for different ones (the CID's
+ * bytes, one character per byte), for Map and Set keys. Not for display: see cidToString.
+ */
+export function cidKey(cid: CID): string {
+  const b = cid.bytes
+  return b.length <= 64 ? String.fromCharCode.apply(null, b as unknown as number[]) : Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1')
+}
+
 const BASE32_ALPHABET = Buffer.from('abcdefghijklmnopqrstuvwxyz234567', 'latin1')
 let base32Scratch = Buffer.alloc(128)
 

@@ -1,4 +1,4 @@
-import { CID, DAG_CBOR, RAW, SHA2_256, cidToString } from '../codec/cid.js'
+import { CID, DAG_CBOR, RAW, SHA2_256, cidKey, cidToString } from '../codec/cid.js'
 import { decodeBlockUnchecked, linksOf, verifyBlock } from '../codec/block.js'
 import { CorruptBlockError } from '../errors.js'
 import { checkCommit, isTagShape, type Tag } from '../model/commit.js'
@@ -107,31 +107,31 @@ export function commitParents(links: readonly DagLink[]): CID[] {
   return links.filter((l) => l.as === 'commit').map((l) => l.cid)
 }
 
-/** A map keyed by CID text, since CID objects do not compare by value. */
+/** A map keyed by CID, since CID objects do not compare by value (keyed by their bytes: see cidKey). */
 export class CidMap<V> {
   private readonly map = new Map<string, V>()
   get size(): number {
     return this.map.size
   }
   get(cid: CID): V | undefined {
-    return this.map.get(cid.toString())
+    return this.map.get(cidKey(cid))
   }
   has(cid: CID): boolean {
-    return this.map.has(cid.toString())
+    return this.map.has(cidKey(cid))
   }
   set(cid: CID, value: V): this {
-    this.map.set(cid.toString(), value)
+    this.map.set(cidKey(cid), value)
     return this
   }
   delete(cid: CID): boolean {
-    return this.map.delete(cid.toString())
+    return this.map.delete(cidKey(cid))
   }
   values(): IterableIterator<V> {
     return this.map.values()
   }
 }
 
-/** A set of CIDs by text. */
+/** A set of CIDs (by their bytes). */
 export class CidSet {
   private readonly set = new Set<string>()
   constructor(cids: Iterable<CID> = []) {
@@ -141,15 +141,15 @@ export class CidSet {
     return this.set.size
   }
   has(cid: CID): boolean {
-    return this.set.has(cid.toString())
+    return this.set.has(cidKey(cid))
   }
   add(cid: CID): this {
-    this.set.add(cid.toString())
+    this.set.add(cidKey(cid))
     return this
   }
   /** Add; true if it was not there yet. */
   addNew(cid: CID): boolean {
-    const k = cid.toString()
+    const k = cidKey(cid)
     if (this.set.has(k)) return false
     this.set.add(k)
     return true

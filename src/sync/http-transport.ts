@@ -200,6 +200,7 @@ const READ_AHEAD_BYTES = 16 * 1024 * 1024
  */
 export async function* readAhead(source: AsyncIterable<Block>, maxBytes: number): AsyncGenerator<Block> {
   const queue: Block[] = []
+  let head = 0
   let queued = 0
   let done = false
   let failure: { e: unknown } | undefined
@@ -235,8 +236,14 @@ export async function* readAhead(source: AsyncIterable<Block>, maxBytes: number)
   })()
   try {
     for (;;) {
-      if (queue.length > 0) {
-        const b = queue.shift()!
+      if (head < queue.length) {
+        const b = queue[head++]!
+        // Array.shift is O(length) on a long queue (tens of thousands of small blocks fit in
+        // maxBytes): take from a moving head instead, and drop the taken part now and then.
+        if (head >= 4096 && head * 2 >= queue.length) {
+          queue.splice(0, head)
+          head = 0
+        }
         queued -= b.bytes.length
         space?.()
         space = undefined

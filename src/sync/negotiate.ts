@@ -2,6 +2,7 @@ import type { Block } from '../codec/block.js'
 import { RAW, type CID } from '../codec/cid.js'
 import type { Blockstore } from '../store/blockstore.js'
 import { CidMap, CidSet, linksOfNode, type DagLink } from './dag.js'
+import { forEachConcurrently } from '../util/concurrently.js'
 import { IncompleteDagError, type MissingBlock } from './errors.js'
 import type { SyncProgress, Transport } from './transport.js'
 
@@ -9,6 +10,8 @@ import type { SyncProgress, Transport } from './transport.js'
 export const DEFAULT_BATCH = 256
 /** Most CIDs in one request (about 300 KiB of CIDs; a DAG level wider than this takes several). */
 export const MAX_BATCH = 8192
+/** Requests about one DAG level in flight at once (a level wider than MAX_BATCH takes several). */
+const LEVEL_REQUESTS_IN_FLIGHT = 4
 
 /**
  * How many commits to read ahead through a history and ask about in one round: it starts
@@ -174,8 +177,12 @@ export async function negotiate(
   while (level.length > 0) {
     const nextLevel: DagLink[] = []
     const fresh = level.filter((l) => !had.has(l.cid) && seen.addNew(l.cid))
-    for (let i = 0; i < fresh.length; i += maxBatch) {
-      let slice = fresh.slice(i, i + maxBatch)
+    const slices: DagLink[][] = []
+    for (let i = 0; i < fresh.length; i += maxBatch) slices.push(fresh.slice(i, i + maxBatch))
+    // The requests of one level are independent: a few in flight at once, so that the other
+    // side's lookups, the network and the local reads overlap instead of taking turns.
+    await forEachConcurrently(slices, LEVEL_REQUESTS_IN_FLIGHT, async (whole) => {
+      let slice = whole
       // A record may link to blocks this store never had (committed with allowDangling): skip those.
       const optional = slice.filter((l) => l.optional)
       if (optional.length > 0) {
@@ -200,7 +207,7 @@ export async function negotiate(
       })
       if (missing.length > 0) localMissing(missing)
       for (const l of lacks) if (l.cid.code === RAW) needed.set(l.cid, { links: [] })
-    }
+    })
     level = nextLevel
   }
 

@@ -135,6 +135,20 @@ describe('binary CID lists', () => {
 })
 
 describe('readAhead', () => {
+  it('keeps order across tens of thousands of small items queued at once', async () => {
+    const n = 20_000
+    async function* source(): AsyncGenerator<Block> {
+      for (let i = 0; i < n; i++) yield { cid: blocks[0]!.cid, bytes: new Uint8Array([i & 0xff, i >> 8]) }
+    }
+    let i = 0
+    for await (const b of readAhead(source(), 1 << 30)) {
+      expect((b.bytes[0]! | (b.bytes[1]! << 8)) >>> 0).toBe(i)
+      i++
+      // Let the reader run far ahead now and then, so that the queue is long when it is taken from.
+      if (i % 5000 === 0) await new Promise((r) => setTimeout(r, 20))
+    }
+    expect(i).toBe(n)
+  })
   it('yields every item in order, reading ahead at most about the bound', async () => {
     let read = 0
     let maxAhead = 0
