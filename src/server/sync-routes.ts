@@ -20,6 +20,15 @@ export const MAX_WALK = 64 * 1024
  * (provide.ts, receive.ts), so both verify exactly the same things.
  */
 export function syncRoutes(app: FastifyInstance, repo: Repository, { maxCarBody }: { maxCarBody: number }): void {
+  // A push is answered once its ref has moved; the new commits are indexed for lineage after
+  // that, one push at a time, and the server waits for the queue before it closes the store.
+  let indexing: Promise<unknown> = Promise.resolve()
+  const deferIndex = (index: () => Promise<unknown>): void => {
+    indexing = indexing.then(index).catch((e: unknown) => app.log.warn({ err: e }, 'indexing pushed commits failed; lineage will catch up'))
+  }
+  app.addHook('onClose', async () => {
+    await indexing
+  })
   app.get('/v1/refs', { config: { access: 'read' } }, async (req) => {
     const prefix = stringParam(req, 'prefix') ?? ''
     const refs = (await serveRefs(repo)).filter((r) => r.name.startsWith(prefix))
@@ -84,7 +93,7 @@ export function syncRoutes(app: FastifyInstance, repo: Repository, { maxCarBody 
     const who = person(body.who)
     const message = typeof body.message === 'string' ? body.message : 'push'
     const via = req.token ? `token '${req.token.name}'` : 'no token'
-    const r = await receiveRefUpdate(repo, { name, expected, next, who, message: `${message} (over HTTP, ${via})`, force: body.force === true })
+    const r = await receiveRefUpdate(repo, { name, expected, next, who, message: `${message} (over HTTP, ${via})`, force: body.force === true }, { deferIndex })
     return { name: r.name, old: r.old ? cidToString(r.old) : null, new: cidToString(r.new) }
   })
 }

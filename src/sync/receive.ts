@@ -110,7 +110,16 @@ export async function refValues(repo: Repository): Promise<CID[]> {
  * @example
  * await receiveRefUpdate(remoteRepo, { name: 'main', expected: seen, next: head, who, message: 'push' })
  */
-export async function receiveRefUpdate(repo: Repository, update: RemoteRefUpdate): Promise<RemoteRefResult> {
+export interface ReceiveRefOptions {
+  /**
+   * Index the new commits for lineage through this instead of before returning (a server
+   * answers the pusher first and indexes after, in its own queue). The index is derived:
+   * lineage and taint catch it up themselves if it lags.
+   */
+  deferIndex?: (index: () => Promise<unknown>) => void
+}
+
+export async function receiveRefUpdate(repo: Repository, update: RemoteRefUpdate, { deferIndex }: ReceiveRefOptions = {}): Promise<RemoteRefResult> {
   const { name, expected, next, who, message, force = false } = update
   checkRefName(name)
   if (name.startsWith(REMOTE_PREFIX)) {
@@ -137,7 +146,8 @@ export async function receiveRefUpdate(repo: Repository, update: RemoteRefUpdate
   }
   await repo.refs.update(name, { next, expect: expected, who, message, force })
   // The ref has moved: the push succeeded. The index is derived; lineage catches up on its own if this fails.
-  await ensureIndexed(repo).catch(() => {})
+  if (deferIndex) deferIndex(() => ensureIndexed(repo))
+  else await ensureIndexed(repo).catch(() => {})
   return { name, old: expected, new: next }
 }
 

@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { readFile } from '../../src/model/file.js'
+import { isIndexed, linksTo } from '../../src/repo/link-index.js'
 import type { Repository } from '../../src/repo/repository.js'
 import { clone } from '../../src/sync/clone.js'
 import { fetch } from '../../src/sync/fetch.js'
@@ -251,6 +252,24 @@ describe('fetch, pull and clone over HTTP', () => {
 })
 
 describe('the receiving side over HTTP', () => {
+  it('indexes pushed commits for lineage after answering, and before the server closes', async () => {
+    const local = await s.init('a')
+    const remote = await s.init('b')
+    const server = await servers.start(remote, { allowAnonymousWrite: true })
+    const scan = await commitAt(local, 'main', 1, [record('raw/scan.json', { beamline: 7 })])
+    const scanCid = (await local.resolveEntry('main:raw/scan.json')).cid
+    const head = await commitAt(local, 'main', 2, [record('tasks/t1.json', { used: scanCid, status: 'done' })])
+    await addRemote(local, 'origin', server.url)
+    await push(local, { who: WHO, refs: ['main'] })
+    await server.close()
+    // Closed: the queue of deferred indexing has run, so the index holds both commits and the link.
+    expect(await isIndexed(remote, scan.cid)).toBe(true)
+    expect(await isIndexed(remote, head.cid)).toBe(true)
+    const sources: string[] = []
+    for await (const l of linksTo(remote, scanCid)) sources.push(`${l.field}`)
+    expect(sources).toEqual(['used'])
+  })
+
   it('moves no ref over a DAG it does not have whole; the error names the missing blocks as a path remote does', async () => {
     const a = await s.init('a')
     const c = await commitAt(a, 'main', 1, [record('x.json', { v: 1 }), record('y.json', { v: 2 })])
