@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import type { CID } from '../codec/cid.js'
 import { decodeBlock } from '../codec/block.js'
-import { NotFoundError, PedigreeError } from '../errors.js'
+import { NotFoundError, PedigreeError, StoreLockedError } from '../errors.js'
 import { checkCommit, type Commit } from '../model/commit.js'
 import { ProllyTree } from '../model/tree.js'
 import { Refs } from '../refs/refs.js'
@@ -41,10 +41,18 @@ const FORMAT_FILE = 'FORMAT'
 const FORMAT = 'pedigree store format 1\n'
 /** In a `.pedigree` folder whose store lives elsewhere (S3): the store's URL. */
 const STORE_FILE = 'STORE'
+/** In a `.pedigree` folder served by a daemon: where it listens (see store/daemon.ts). */
+const DAEMON_FILE = 'DAEMON'
 
 export interface OpenOptions extends LevelStoreOptions {
   /** How to reach a store in S3 (default: the usual AWS environment). */
   s3?: S3StoreOptions
+  /**
+   * False: open a local store's LevelDB directly even when a `pedigree daemon` (or `pedigree
+   * serve`) announces itself in the store's DAEMON file (the daemon itself does, and tests).
+   * Default true: route every call through the daemon when one answers (docs/daemon.md).
+   */
+  daemon?: boolean
 }
 
 /** What `Repository.init` may do beyond opening. */
@@ -128,7 +136,37 @@ export class Repository {
     const root = await storeRoot(resolve(dir))
     const pointer = join(root, STORE_FILE)
     if (existsSync(pointer)) return Repository.openS3((await readFile(pointer, 'utf8')).trim(), options)
-    return new Repository(await openLevelStore(root, options))
+    if (options.daemon === false) return new Repository(await openLevelStore(root, options))
+    const served = await Repository.openThroughDaemon(root)
+    if (served) return served
+    try {
+      return new Repository(await openLevelStore(root, options))
+    } catch (e) {
+      // A daemon may have taken the store while we waited for its lock: go through it then.
+      if (e instanceof StoreLockedError) {
+        const late = await Repository.openThroughDaemon(root)
+        if (late) return late
+      }
+      throw e
+    }
+  }
+
+  /**
+   * The store at `root` through the daemon its DAEMON file names, if that file is current and
+   * the daemon answers; undefined otherwise (no daemon, a stale file from one that was killed,
+   * one that does not answer), and the caller opens the store itself.
+   */
+  private static async openThroughDaemon(root: string): Promise<Repository | undefined> {
+    // The client (and node:http) is loaded only when a daemon announced itself.
+    if (!existsSync(join(root, DAEMON_FILE))) return undefined
+    const { openDaemonStore, readDaemonFile } = await import('../store/daemon.js')
+    const info = await readDaemonFile(root)
+    if (!info) return undefined
+    try {
+      return new Repository(await openDaemonStore(info.socket, root))
+    } catch {
+      return undefined
+    }
   }
 
   private static async initS3(url: string, options: OpenOptions): Promise<Repository> {
@@ -300,7 +338,8 @@ export class Repository {
   }
 }
 
-async function storeRoot(dir: string): Promise<string> {
+/** The `.pedigree` folder that `dir` is or contains; NotFoundError if neither. */
+export async function storeRoot(dir: string): Promise<string> {
   if (existsSync(join(dir, FORMAT_FILE))) return dir
   if (existsSync(join(dir, STORE_DIRNAME, FORMAT_FILE))) return join(dir, STORE_DIRNAME)
   const exists = await stat(dir).then(
