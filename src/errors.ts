@@ -78,7 +78,7 @@ export class StoreLockedError extends PedigreeError {
     super(
       'ERR_LOCKED',
       `the store at ${location} is locked by another process${holder ? ` (${holder})` : ''}; waited ${Math.round(waitedMs / 1000)}s. ` +
-        'Wait for it to finish, raise PEDIGREE_LOCK_TIMEOUT (seconds), or run `pedigree serve` so that all processes share one owner.',
+        'Wait for it to finish, raise PEDIGREE_LOCK_TIMEOUT (seconds), or run `pedigree daemon` (or `pedigree serve`) on this store so that all processes share one owner.',
       { location, waitedMs, holder },
     )
   }

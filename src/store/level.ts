@@ -504,7 +504,9 @@ export async function openLevelStore(root: string, options: LevelStoreOptions = 
       if (!isLocked(e)) throw new StoreError(`cannot open the store at ${root}: ${(e as Error).message}`, { location: root }, { cause: e })
       const held = await readHolder(root)
       if (Date.now() - started >= lockTimeoutMs) throw new StoreLockedError(root, Date.now() - started, held)
-      if (!announced && onWait) onWait(`waiting for the store at ${root}, held by ${held ?? 'another process'}…`)
+      if (!announced && onWait) {
+        onWait(`waiting for the store at ${root}, held by ${held ?? 'another process'}… (a running \`pedigree daemon\` on this store lets processes share it instead of waiting)`)
+      }
       announced = true
       // LevelDB's lock has no queue: whoever tries first after it is let go gets it. Trying
       // more often the longer one has waited (every 100–200 ms at first, every 20–40 ms after
