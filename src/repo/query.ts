@@ -1,4 +1,4 @@
-import { Aggregator, Query } from 'mingo'
+import type { Aggregator } from 'mingo'
 import { compare, resolve } from 'mingo/util'
 import { base32 } from 'multiformats/bases/base32'
 import { CID, DAG_CBOR, cidToString } from '../codec/cid.js'
@@ -50,6 +50,29 @@ export interface QueryOptions {
 // arrive over HTTP once `pedigree serve` exists.
 const MINGO = { scriptEnabled: false } as const
 
+type Mingo = typeof import('mingo')
+let fullMingo: Promise<Mingo> | undefined
+/** mingo with every operator (sort, projection, pipelines, expressions): ~100 ms to load. */
+const loadMingo = (): Promise<Mingo> => (fullMingo ??= import('mingo'))
+
+/** Operators that need mingo's expression operators (or scripts) to evaluate. */
+const NEEDS_EXPRESSIONS = /"\$(expr|where|function|jsonSchema)"/
+
+/**
+ * A compiled filter. A plain filter document (field conditions, $and/$or/$nor, $in, $regex,
+ * $elemMatch, …) needs only mingo's query operators, which load in a tenth of the time of the
+ * whole library: a short `pedigree query` spends most of its time starting up.
+ */
+async function mingoQuery(doc: Record<string, unknown>): Promise<{ test(row: unknown): boolean }> {
+  if (NEEDS_EXPRESSIONS.test(JSON.stringify(doc))) {
+    const { Query } = await loadMingo()
+    return mingo('filter', () => new Query(doc, MINGO))
+  }
+  const [{ Query }, { Context }, operators] = await Promise.all([import('mingo/query'), import('mingo/core'), import('mingo/operators/query')])
+  const context = Context.init({ query: operators })
+  return mingo('filter', () => new Query(doc, { ...MINGO, context }))
+}
+
 /** Blocks per `getMany`: small at first so that a `limit` stops early, then large for throughput. */
 const FIRST_BATCH = 16
 const MAX_BATCH = 512
@@ -80,15 +103,16 @@ const TOP_N_CHUNK = 2048
 export async function* query(repo: Repository, rev: string, options: QueryOptions = {}): AsyncGenerator<QueryRow> {
   const { prefix = '', limit } = options
   // Check every option before reading anything, so that bad input fails fast and alike.
-  const match = compileFilter(options.filter)
+  const match = await compileFilter(options.filter)
   const sort = options.sort === undefined ? undefined : parseSort(options.sort)
   const projection = options.project === undefined ? undefined : projectionOf(options.project)
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
     throw new InvalidInputError(`limit must be a whole number of 0 or more, got ${limit}`, { option: 'limit', limit })
   }
-  const pipeline = options.aggregate === undefined ? undefined : checkPipeline(options.aggregate)
-  const sortStage = sort ? new Aggregator([{ $sort: sort }], MINGO) : undefined
-  const projectStage = projection ? compileProjection(projection) : undefined
+  const { Aggregator } = sort || projection || options.aggregate !== undefined ? await loadMingo() : ({} as Partial<Mingo>)
+  const pipeline = options.aggregate === undefined ? undefined : checkPipeline(Aggregator!, options.aggregate)
+  const sortStage = sort ? new Aggregator!([{ $sort: sort }], MINGO) : undefined
+  const projectStage = projection ? compileProjection(Aggregator!, projection) : undefined
   const project = (rows: QueryRow[]): QueryRow[] => (projectStage ? mingo('project', () => projectStage.run<QueryRow>(rows)) : rows)
 
   const { commit } = await resolveCommit(repo, rev)
@@ -99,7 +123,7 @@ export async function* query(repo: Repository, rev: string, options: QueryOption
   if (pipeline) {
     const input: QueryRow[] = []
     for await (const rows of matching) for (const row of rows) input.push(row)
-    let out = mingo('aggregate', () => new Aggregator(pipeline, MINGO).run<QueryRow>(input))
+    let out = mingo('aggregate', () => new Aggregator!(pipeline, MINGO).run<QueryRow>(input))
     if (sortStage) out = mingo('sort', () => sortStage.run<QueryRow>(out))
     if (limit !== undefined) out = out.slice(0, limit)
     yield* project(out)
@@ -190,7 +214,7 @@ interface Filter {
 
 type Match = Filter | undefined
 
-function compileFilter(filter: Record<string, unknown> | undefined): Match {
+async function compileFilter(filter: Record<string, unknown> | undefined): Promise<Match> {
   if (filter === undefined) return undefined
   if (filter === null || typeof filter !== 'object' || Array.isArray(filter)) {
     throw new InvalidInputError(`the query filter must be a JSON object, got ${Array.isArray(filter) ? 'an array' : JSON.stringify(filter)}`, {
@@ -199,7 +223,7 @@ function compileFilter(filter: Record<string, unknown> | undefined): Match {
   }
   if (Object.keys(filter).length === 0) return undefined
   const doc = linksAsStrings(filter) as Record<string, unknown>
-  const q = mingo('filter', () => new Query(doc, MINGO))
+  const q = await mingoQuery(doc)
   const fields = filterFields(doc)
   // Over-approximated (any mention, in a value too): `_cid` text is only ever computed sooner.
   const usesCid = JSON.stringify(doc).includes('_cid')
@@ -253,14 +277,14 @@ function projectionOf(project: readonly string[] | Record<string, unknown>): Rec
   return project as Record<string, unknown>
 }
 
-function compileProjection(spec: Record<string, unknown>): Aggregator {
+function compileProjection(Aggregator: Mingo['Aggregator'], spec: Record<string, unknown>): Aggregator {
   const stage = new Aggregator([{ $project: spec }], MINGO)
   // mingo checks a projection when it first applies it: do that now, before any record is read.
   mingo('project', () => stage.run([{ _path: '' }]))
   return stage
 }
 
-function checkPipeline(pipeline: readonly Record<string, unknown>[]): Record<string, unknown>[] {
+function checkPipeline(Aggregator: Mingo['Aggregator'], pipeline: readonly Record<string, unknown>[]): Record<string, unknown>[] {
   if (!Array.isArray(pipeline) || pipeline.some((s) => s === null || typeof s !== 'object' || Array.isArray(s))) {
     throw new InvalidInputError('the aggregation pipeline must be a JSON array of stage objects, e.g. [{"$group": {"_id": "$campaign_id"}}]', {
       option: 'aggregate',

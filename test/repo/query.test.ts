@@ -91,6 +91,17 @@ describe.each(BACKENDS)('query ($name)', ({ open }) => {
     )
   })
 
+  it('evaluates the other query operators and $expr alike (plain filters load only the query operators)', async () => {
+    // tasks/000 was re-run (its status is 'rerun' at main).
+    const failedLowLoss = data.filter((t) => t.value.status === 'failed' && t.value.metrics.loss < 0.1 && t.value.task_id !== 0).map((t) => t.path)
+    expect(paths(await run(repo, { filter: { status: { $regex: '^fail' }, 'metrics.loss': { $not: { $gte: 0.1 } } } }))).toEqual(failedLowLoss)
+    expect(paths(await run(repo, { filter: { $nor: [{ status: 'done' }], 'metrics.loss': { $lt: 0.1 } } }))).toEqual(['tasks/000.json', ...failedLowLoss])
+    // $expr compares two fields of one record: it needs mingo's expression operators.
+    const accAboveLr = data.filter((t) => t.value.metrics.acc * t.value.config.lr > 0.09).map((t) => t.path)
+    expect(accAboveLr.length).toBeGreaterThan(0)
+    expect(paths(await run(repo, { filter: { $expr: { $gt: [{ $multiply: ['$metrics.acc', '$config.lr'] }, 0.09] } } }))).toEqual(accAboveLr)
+  })
+
   it('projects the named fields (dotted paths keep their nesting), always with _path', async () => {
     const rows = await run(repo, { filter: { task_id: { $in: [5, 6] } }, project: ['campaign_id', 'metrics.loss'] })
     expect(rows).toEqual(
