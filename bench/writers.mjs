@@ -4,6 +4,8 @@
 // processes doing the same in one repository (`git add` + `git commit`, as a workflow script
 // would). Reports commits/s, how many commands failed (and why), and how many commits are
 // lost: a command that exited 0 but whose record or commit is not in the final history.
+// The pedigree row runs twice: each process waiting for the store's lock, and with a
+// `pedigree daemon` holding the store so that every command goes through it.
 //
 //   node bench/writers.mjs [--quick] [--writers=16] [--commits=100] [--git-retries=20]
 //
@@ -52,15 +54,32 @@ const pct = (values, p) => {
 
 // ---------------------------------------------------------------------------------
 // pedigree: every commit is `pedigree commit` of one record; the store admits one process at
-// a time, the others wait for its lock (PEDIGREE_LOCK_TIMEOUT, default 30 s).
+// a time, the others wait for its lock (PEDIGREE_LOCK_TIMEOUT, default 30 s). With `daemon`,
+// a `pedigree daemon` holds the store and every command goes through its unix socket.
 
-async function pedigreeRow() {
+/** Start `pedigree daemon --json` on `dir`; resolves once it listens, with the child process. */
+function startDaemon(dir, env) {
+  const child = spawn(process.execPath, [BIN, 'daemon', '--repo', dir, '--json'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  return new Promise((resolve, reject) => {
+    let out = ''
+    let err = ''
+    child.stderr.on('data', (d) => (err += d))
+    child.stdout.on('data', (d) => {
+      out += d
+      if (out.includes('\n')) resolve(child)
+    })
+    child.on('exit', (code) => reject(new Error(`pedigree daemon exited (${code}) before listening: ${out}${err}`)))
+  })
+}
+
+async function pedigreeRow({ daemon = false } = {}) {
   const dir = tempDir('writers')
   const env = childEnv({ PEDIGREE_AUTHOR: 'bench <bench@example.org>' })
   delete env.PEDIGREE_REPO
   delete env.PEDIGREE_LOCK_TIMEOUT
   const init = await run(process.execPath, [BIN, 'init', dir], { cwd: dir, env })
   if (init.code !== 0) throw new Error(`pedigree init failed: ${init.stderr}`)
+  const server = daemon ? await startDaemon(dir, env) : undefined
   const outcomes = []
   let done = 0
   const t0 = process.hrtime.bigint()
@@ -81,7 +100,7 @@ async function pedigreeRow() {
           cid = json.cid ?? null
         } catch {}
         outcomes.push({ w, i, exit: r.code, code, cid, ms: r.ms, stderr: r.code === 0 ? undefined : (r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ').slice(0, 300) })
-        if (++done % 50 === 0) progress(`pedigree: ${done}/${WRITERS * COMMITS} commands done`)
+        if (++done % 50 === 0) progress(`pedigree${daemon ? ' via daemon' : ''}: ${done}/${WRITERS * COMMITS} commands done`)
       }
     }),
   )
@@ -95,13 +114,20 @@ async function pedigreeRow() {
   const ok = outcomes.filter((o) => o.exit === 0)
   const lost = ok.filter((o) => !cids.has(o.cid) || !paths.has(`writers/${o.w}/${o.i}.json`))
   const fsck = await run(process.execPath, [BIN, 'fsck', '--repo', dir], { cwd: dir, env })
+  if (server) {
+    const exited = new Promise((resolve) => server.on('exit', resolve))
+    server.kill('SIGTERM')
+    await exited
+  }
   const failures = {}
   for (const o of outcomes) if (o.exit !== 0) failures[o.code ?? `exit ${o.exit}`] = (failures[o.code ?? `exit ${o.exit}`] ?? 0) + 1
   const failureSamples = outcomes.filter((o) => o.exit !== 0).slice(0, 5).map((o) => `writer ${o.w} commit ${o.i}: exit ${o.exit}: ${o.stderr}`)
   removeDir(dir)
   return {
-    system: 'pedigree',
-    how: '`pedigree commit --record writers/W/I.json=- -b main` per commit; each process waits for the store lock (PEDIGREE_LOCK_TIMEOUT 30 s)',
+    system: daemon ? 'pedigree via daemon' : 'pedigree',
+    how: daemon
+      ? '`pedigree commit --record writers/W/I.json=- -b main` per commit while `pedigree daemon` holds the store; each command goes through its unix socket (no lock wait)'
+      : '`pedigree commit --record writers/W/I.json=- -b main` per commit; each process waits for the store lock (PEDIGREE_LOCK_TIMEOUT 30 s)',
     writers: WRITERS,
     commitsPerWriter: COMMITS,
     attempted: outcomes.length,
@@ -207,6 +233,8 @@ async function gitRow(retries) {
 const rows = []
 progress(`${WRITERS} writers x ${COMMITS} commits each, to one ref`)
 rows.push(await pedigreeRow())
+progress(JSON.stringify(rows.at(-1)))
+rows.push(await pedigreeRow({ daemon: true }))
 progress(JSON.stringify(rows.at(-1)))
 rows.push(await gitRow(0))
 progress(JSON.stringify(rows.at(-1)))
