@@ -1,7 +1,10 @@
-import { parse as parseLenient, printParseErrorCode, type ParseError } from 'jsonc-parser'
+import { createRequire } from 'node:module'
+import type * as JsoncParser from 'jsonc-parser'
 import { base64 } from 'multiformats/bases/base64'
 import { CID, parseCid } from '../codec/cid.js'
 import { InvalidInputError } from '../errors.js'
+
+const loadPackage = createRequire(import.meta.url)
 
 /** A record: any JSON-compatible map, with CID links where the JSON said `{"/": "bafy…"}`. */
 export type RecordValue = { [key: string]: unknown }
@@ -27,7 +30,9 @@ export function parseRecordJson(text: string, source = '<input>', { firstLine = 
 
 /** Where and why JSON.parse failed, found with a tolerant parser (V8's messages often omit the position). */
 export function describeJsonError(text: string, firstLine = 1): string {
-  const errors: ParseError[] = []
+  // Loaded only here, when JSON has already failed to parse: every command imports this module.
+  const { parse: parseLenient, printParseErrorCode } = loadPackage('jsonc-parser') as typeof JsoncParser
+  const errors: JsoncParser.ParseError[] = []
   parseLenient(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false })
   const first = errors[0]
   if (!first) return 'not valid JSON'
