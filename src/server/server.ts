@@ -9,6 +9,9 @@ import { readRoutes } from './read-routes.js'
 import { syncRoutes } from './sync-routes.js'
 import { findToken, type TokenInfo } from './tokens.js'
 
+// The store's unix socket for local processes, which `pedigree serve` runs beside HTTP.
+export { startStoreSocket, type RunningStoreSocket, type StoreSocketOptions } from './store-socket.js'
+
 export interface ServerOptions {
   /** Accept pushes without a token (default: writes need a token with write scope). */
   allowAnonymousWrite?: boolean

@@ -94,30 +94,42 @@ export async function startStoreSocket(store: Store, { socketPath, what = 'pedig
   server.requestTimeout = 0
   server.headersTimeout = 0
 
-  // Only the owner may connect, like the store's own files: the socket is created 0600 (umask
-  // around the bind, which happens within listen), then chmod'ed as well for systems that ignore it.
-  const old = process.umask(0o177)
+  // Only the owner may connect, like the store's own files: the socket is created 0600 (a umask
+  // of 0177 around the bind, which happens synchronously within listen(), restored at once), then
+  // chmod'ed as well for where the umask cannot be changed.
+  const old = restrictUmask()
+  let listening: Promise<void>
   try {
-    await new Promise<void>((resolve, reject) => {
+    listening = new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       server.listen(path, () => {
         server.off('error', reject)
         resolve()
       })
     })
+  } finally {
+    if (old !== undefined) process.umask(old)
+  }
+  try {
+    await listening
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
     throw new PedigreeError('ERR_STORE', `cannot listen on ${path}: ${(e as Error).message}`, { socket: path, reason: code }, { cause: e })
-  } finally {
-    process.umask(old)
   }
-  await chmod(path, 0o600)
 
   const info: DaemonInfo = { pid: process.pid, host: hostname(), socket: path, since: new Date().toISOString(), what }
   const daemonFile = join(root, DAEMON_FILE)
-  const tmp = `${daemonFile}.${process.pid}.tmp`
-  await writeFile(tmp, JSON.stringify(info) + '\n', { mode: 0o600 })
-  await rename(tmp, daemonFile)
+  try {
+    await chmod(path, 0o600)
+    // Announced only once it listens, and atomically: a reader never sees half a file.
+    const tmp = `${daemonFile}.${process.pid}.tmp`
+    await writeFile(tmp, JSON.stringify(info) + '\n', { mode: 0o600 })
+    await rename(tmp, daemonFile)
+  } catch (e) {
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    await rm(path, { force: true })
+    throw new PedigreeError('ERR_STORE', `cannot announce the daemon in ${daemonFile}: ${(e as Error).message}`, { location: root }, { cause: e })
+  }
 
   let closed: Promise<void> | undefined
   return {
@@ -146,6 +158,18 @@ export async function startStoreSocket(store: Store, { socketPath, what = 'pedig
       })()
       return closed
     },
+  }
+}
+
+/**
+ * Set a umask of 0177 (sockets bound now are 0600) and return the old one; undefined where a
+ * process may not change it (worker threads), and then the chmod after listening has to do.
+ */
+function restrictUmask(): number | undefined {
+  try {
+    return process.umask(0o177)
+  } catch {
+    return undefined
   }
 }
 

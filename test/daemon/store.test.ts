@@ -256,6 +256,27 @@ describe('Repository.open finds the daemon', () => {
     await direct.close()
   })
 
+  it('a process already waiting for the lock when a daemon takes the store goes through the daemon when its wait runs out', async () => {
+    const root = await initStore()
+    const level = await openLevelStore(root, { holder: 'pedigree daemon' })
+    let daemon: Awaited<ReturnType<typeof startStoreSocket>> | undefined
+    try {
+      const waited: string[] = []
+      const opening = Repository.open(root, { lockTimeoutMs: 1_000, onWait: (m) => waited.push(m) })
+      await new Promise((r) => setTimeout(r, 200))
+      daemon = await startStoreSocket(level)
+      const repo = await opening
+      expect(waited[0]).toContain('`pedigree daemon`')
+      expect(repo.store).toBeInstanceOf(DaemonStore)
+      await repo.store.config.set('seen', true)
+      expect(await level.config.get('seen')).toBe(true)
+      await repo.close()
+    } finally {
+      await daemon?.close()
+      await level.close()
+    }
+  })
+
   it('ignores a stale DAEMON file (its process is dead, its socket gone) and opens LevelDB', async () => {
     const root = await initStore()
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' })
