@@ -53,7 +53,13 @@ const MINGO = { scriptEnabled: false } as const
 type Mingo = typeof import('mingo')
 let fullMingo: Promise<Mingo> | undefined
 /** mingo with every operator (sort, projection, pipelines, expressions): ~100 ms to load. */
-const loadMingo = (): Promise<Mingo> => (fullMingo ??= import('mingo'))
+const loadMingo = (): Promise<Mingo> => (fullMingo ??= import('mingo').then(commonJs))
+
+/**
+ * The exports of a CommonJS package loaded with `import()`: Node gives them as named exports
+ * and as `default`, the bundled CLI (scripts/bundle-cli.mjs) as `default` only.
+ */
+const commonJs = <T>(mod: T): T => (mod as { default?: T }).default ?? mod
 
 /** Operators that need mingo's expression operators (or scripts) to evaluate. */
 const NEEDS_EXPRESSIONS = /"\$(expr|where|function|jsonSchema)"/
@@ -68,7 +74,11 @@ async function mingoQuery(doc: Record<string, unknown>): Promise<{ test(row: unk
     const { Query } = await loadMingo()
     return mingo('filter', () => new Query(doc, MINGO))
   }
-  const [{ Query }, { Context }, operators] = await Promise.all([import('mingo/query'), import('mingo/core'), import('mingo/operators/query')])
+  const [{ Query }, { Context }, operators] = await Promise.all([import('mingo/query'), import('mingo/core'), import('mingo/operators/query')].map((p) => p.then(commonJs)) as [
+    Promise<typeof import('mingo/query')>,
+    Promise<typeof import('mingo/core')>,
+    Promise<typeof import('mingo/operators/query')>,
+  ])
   const context = Context.init({ query: operators })
   return mingo('filter', () => new Query(doc, { ...MINGO, context }))
 }
