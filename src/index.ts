@@ -10,7 +10,7 @@
  * console.log(r.cid.toString())
  * await repo.close()
  */
-export { Repository, STORE_DIRNAME, type OpenOptions } from './repo/repository.js'
+export { Repository, STORE_DIRNAME, type OpenOptions, type InitOptions } from './repo/repository.js'
 export type { CommitEdit, CommitOptions, CommitResult, CommitProgress } from './repo/commit.js'
 export type { LogEntry, LogOptions } from './repo/log.js'
 export type { ShowResult, ShowOptions } from './repo/show.js'
@@ -53,4 +53,6 @@ export type { Blockstore } from './store/blockstore.js'
 export type { Store } from './store/store.js'
 export { openLevelStore } from './store/level.js'
 export { openMemoryStore } from './store/memory.js'
+// A process holding the store for others (`pedigree daemon`, `pedigree serve`): Repository.open finds it on its own.
+export { openDaemonStore, readDaemonFile, daemonSocketPath, type DaemonInfo } from './store/daemon.js'
 export * from './errors.js'
