@@ -5,7 +5,7 @@ import { addToken, type TokenInfo } from '../../server/tokens.js'
 export default class TokenAdd extends BaseCommand<typeof TokenAdd> {
   static override summary = 'Make a bearer token that `pedigree serve` accepts, and print it (the only time it is shown).'
   static override description =
-    "The store keeps only the token's sha256, its name, scope and creation time. A read token may fetch, pull and clone; a write token may also push. Clients send it from the environment variable PEDIGREE_TOKEN. Run this while the server is stopped (the server holds the store)."
+    "The store keeps only the token's sha256, its name, scope and creation time. A read token may fetch, pull and clone; a write token may also push. Clients send it from the environment variable PEDIGREE_TOKEN. While `pedigree serve` runs, this goes through it (it holds the store and serves it to local processes too), and the server accepts the new token at once."
   static override examples = [
     '<%= config.bin %> token add --scope write --name aps-pipeline',
     '<%= config.bin %> token add --scope read --json',
