@@ -15,13 +15,13 @@ import {
   STREAM_BATCH,
   daemonSocketDir,
   daemonSocketPath,
-  decodeCidList,
   errorToWire,
   u32,
   type DaemonHello,
   type DaemonInfo,
 } from '../store/daemon.js'
 import { cidFromBytes } from '../codec/cid.js'
+import { decodeCidList } from '../codec/cid-list.js'
 import type { RefLogRecord } from '../store/ref-cells.js'
 import type { Store } from '../store/store.js'
 import { statusOf } from './errors.js'

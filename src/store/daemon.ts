@@ -3,7 +3,8 @@ import { readFile, realpath } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { cidFromBytes, cidToString, parseCid, type CID } from '../codec/cid.js'
+import { cidToString, parseCid, type CID } from '../codec/cid.js'
+import { encodeCidList } from '../codec/cid-list.js'
 import type { Block } from '../codec/block.js'
 import {
   AmbiguousRevisionError,
@@ -174,32 +175,6 @@ export function errorFromWire(w: WireError): Error {
 
 // ---------------------------------------------------------------------------------------------
 // Binary framing
-
-/** A CID list: u8 length, then the CID's bytes, for each. */
-export function encodeCidList(cids: readonly CID[]): Buffer {
-  let n = 0
-  for (const c of cids) n += 1 + c.bytes.length
-  const out = Buffer.allocUnsafe(n)
-  let o = 0
-  for (const c of cids) {
-    out[o++] = c.bytes.length
-    out.set(c.bytes, o)
-    o += c.bytes.length
-  }
-  return out
-}
-
-export function decodeCidList(bytes: Uint8Array): CID[] {
-  const out: CID[] = []
-  let o = 0
-  while (o < bytes.length) {
-    const n = bytes[o++]!
-    if (o + n > bytes.length) throw new InvalidInputError('truncated CID list')
-    out.push(cidFromBytes(bytes.slice(o, o + n)))
-    o += n
-  }
-  return out
-}
 
 /** Reads exact byte counts from a stream of chunks, copying them out (no view keeps a chunk alive). */
 export class ByteReader {
