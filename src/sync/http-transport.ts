@@ -4,6 +4,7 @@ import type { Block } from '../codec/block.js'
 import { CID, MAX_BLOCK_SIZE, cidToString, parseCid } from '../codec/cid.js'
 import { InvalidInputError, PedigreeError } from '../errors.js'
 import type { OpenTransportOptions } from './open-transport.js'
+import { Agent, request as httpRequest, type IncomingMessage } from 'node:http'
 import type { PutBlocksResult, RemoteRef, RemoteRefResult, RemoteRefUpdate, Transport } from './transport.js'
 
 /*
@@ -324,9 +325,16 @@ export async function openHttpTransport(url: string, options: HttpTransportOptio
 
 type JsonBody = Record<string, unknown>
 
+/** Most bytes of a JSON answer (a ref listing of a large store is a few MiB). */
+const MAX_JSON_ANSWER = 256 * 1024 * 1024
+/** How long a JSON request waits for the server to say anything. */
+const JSON_TIMEOUT_MS = 300_000
+
 export class HttpTransport implements Transport {
   private readonly base: URL
   private readonly inFlight = new Set<AbortController>()
+  /** Connections kept for the JSON requests, which go through node:http (see jsonRequest). */
+  private agent: Agent | undefined
 
   constructor(
     readonly url: string,
@@ -414,13 +422,70 @@ export class HttpTransport implements Transport {
   async close(): Promise<void> {
     for (const c of this.inFlight) c.abort()
     this.inFlight.clear()
+    this.agent?.destroy()
+    this.agent = undefined
   }
 
   // -------------------------------------------------------------------------------------
 
   private async json(method: 'GET' | 'POST', route: string, body?: JsonBody): Promise<unknown> {
-    const res = await this.request(method, route, body === undefined ? {} : { body: JSON.stringify(body), type: 'application/json' })
-    return this.readJson(res, route)
+    const { status, statusText, text } = await this.jsonRequest(method, route, body === undefined ? undefined : JSON.stringify(body))
+    if (status < 200 || status > 299) throw this.errorFrom(status, statusText, text, route)
+    try {
+      return JSON.parse(text)
+    } catch {
+      throw this.protocolError(route, 'the answer is not JSON')
+    }
+  }
+
+  /**
+   * A request with a small JSON body (or none) and a JSON answer, through node:http rather
+   * than fetch: the first fetch of a process loads undici (~25 ms of a short command such as
+   * a push with nothing to send, which needs no other request). https goes through fetch.
+   */
+  private async jsonRequest(method: 'GET' | 'POST', route: string, body?: string): Promise<{ status: number; statusText: string; text: string }> {
+    const target = new URL(route, this.base)
+    if (target.protocol !== 'http:') {
+      const res = await this.request(method, route, body === undefined ? { ok: 'any' } : { body, type: 'application/json', ok: 'any' })
+      let text: string
+      try {
+        text = await res.text()
+      } catch (e) {
+        throw this.unreachable(route, e)
+      }
+      return { status: res.status, statusText: res.statusText, text }
+    }
+    const headers: Record<string, string> = { accept: 'application/json' }
+    if (body !== undefined) {
+      headers['content-type'] = 'application/json'
+      headers['content-length'] = String(Buffer.byteLength(body))
+    }
+    if (this.token) headers.authorization = `Bearer ${this.token}`
+    const controller = new AbortController()
+    this.inFlight.add(controller)
+    this.agent ??= new Agent({ keepAlive: true })
+    try {
+      return await new Promise((resolve, reject) => {
+        const req = httpRequest(target, { method, headers, agent: this.agent, signal: controller.signal }, (res: IncomingMessage) => {
+          const parts: Buffer[] = []
+          let size = 0
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length
+            // An answer no server of ours sends (a hostile or confused peer): stop reading it.
+            if (size > MAX_JSON_ANSWER) res.destroy(this.protocolError(route, `the answer passed ${MAX_JSON_ANSWER} bytes`))
+            else parts.push(chunk)
+          })
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', text: Buffer.concat(parts).toString('utf8') }))
+          res.on('error', (e) => reject(this.unreachable(route, e)))
+        })
+        // As fetch (undici) does: give up on a server that stops answering for 5 minutes.
+        req.setTimeout(JSON_TIMEOUT_MS, () => req.destroy(new Error(`no answer for ${JSON_TIMEOUT_MS / 1000} s`)))
+        req.on('error', (e) => reject(this.unreachable(route, e)))
+        req.end(body)
+      })
+    } finally {
+      this.inFlight.delete(controller)
+    }
   }
 
   private async *car(route: string, body: string | Uint8Array, type: string): AsyncGenerator<Block> {
@@ -461,7 +526,7 @@ export class HttpTransport implements Transport {
   private async request(
     method: 'GET' | 'POST',
     route: string,
-    { body, type, accept = 'application/json' }: { body?: string | Uint8Array | ReadableStream<Uint8Array>; type?: string; accept?: string },
+    { body, type, accept = 'application/json', ok = 'only' }: { body?: string | Uint8Array | ReadableStream<Uint8Array>; type?: string; accept?: string; ok?: 'only' | 'any' },
   ): Promise<Response> {
     const headers: Record<string, string> = { accept }
     if (type) headers['content-type'] = type
@@ -482,9 +547,9 @@ export class HttpTransport implements Transport {
       this.inFlight.delete(controller)
       throw this.unreachable(route, e)
     }
-    if (!res.ok) {
+    if (!res.ok && ok === 'only') {
       this.inFlight.delete(controller)
-      throw await this.errorOf(res, route)
+      throw this.errorFrom(res.status, res.statusText, await res.text().catch(() => ''), route)
     }
     // The controller stays until close() when the body is still to be read; that is harmless.
     this.inFlight.delete(controller)
@@ -506,8 +571,7 @@ export class HttpTransport implements Transport {
   }
 
   /** The PedigreeError a failed answer carries, rebuilt with the same code and data. */
-  private async errorOf(res: Response, route: string): Promise<PedigreeError> {
-    const text = await res.text().catch(() => '')
+  private errorFrom(status: number, statusText: string, text: string, route: string): PedigreeError {
     let parsed: { error?: { code?: unknown; message?: unknown; data?: unknown } } | undefined
     try {
       parsed = JSON.parse(text)
@@ -520,18 +584,18 @@ export class HttpTransport implements Transport {
       return new PedigreeError(err.code, err.message, data)
     }
     // Not a pedigree server's answer (a proxy, another server): say what came back.
-    const code =
-      res.status === 401 ? 'ERR_UNAUTHORIZED' : res.status === 403 ? 'ERR_FORBIDDEN' : res.status === 404 ? 'ERR_NOT_FOUND' : res.status === 413 ? 'ERR_TOO_LARGE' : 'ERR_UNREACHABLE'
-    return new PedigreeError(code, `${this.where(route)} answered HTTP ${res.status} ${res.statusText} without a pedigree error; is ${this.url} a \`pedigree serve\`?`, {
+    const code = status === 401 ? 'ERR_UNAUTHORIZED' : status === 403 ? 'ERR_FORBIDDEN' : status === 404 ? 'ERR_NOT_FOUND' : status === 413 ? 'ERR_TOO_LARGE' : 'ERR_UNREACHABLE'
+    return new PedigreeError(code, `${this.where(route)} answered HTTP ${status} ${statusText} without a pedigree error; is ${this.url} a \`pedigree serve\`?`, {
       url: this.url,
-      status: res.status,
+      status,
     })
   }
 
   private unreachable(route: string, e: unknown): PedigreeError {
     if (e instanceof PedigreeError) return e
+    // fetch wraps the socket's error as `cause`; node:http gives it as is.
     const cause = (e as { cause?: { code?: string; message?: string } })?.cause
-    const reason = cause?.code ?? cause?.message ?? (e as Error)?.message ?? String(e)
+    const reason = cause?.code ?? cause?.message ?? (e as { code?: string })?.code ?? (e as Error)?.message ?? String(e)
     const hint = reason === 'ECONNREFUSED' ? ': connection refused; is `pedigree serve` running there?' : reason === 'ENOTFOUND' ? ': no such host' : `: ${reason}`
     return new PedigreeError('ERR_UNREACHABLE', `cannot reach the remote ${this.url}${hint}`, { url: this.url, route, reason }, { cause: e })
   }
