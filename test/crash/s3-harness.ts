@@ -3,6 +3,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net'
 import { expect } from 'vitest'
 import { S3Bucket, type S3ConnectOptions } from '../../src/store/s3/bucket.js'
 import { parseS3Url } from '../../src/store/s3/url.js'
+import { shuffle } from '../helpers/random.js'
 import { AUTHOR, BIN, runJson, type CliResult } from '../cli/run-cli.js'
 import type { Killed } from './harness.js'
 
@@ -13,6 +14,17 @@ import type { Killed } from './harness.js'
  * store's format marker (a push opens its local store first, then the remote). The CLI
  * reaches the server through a {@link Tap}, a plain TCP relay that notes that moment.
  */
+
+/**
+ * `n` kill points in [from, to) ms, one uniform in each of n equal slices of the span, in a
+ * random order: as random as n uniform draws, but never all in one part of the command (on S3
+ * the writes that matter, the packs and the ref entry, come in the last third or so of it).
+ */
+export function killPoints(rand: () => number, n: number, from: number, to: number): number[] {
+  const width = (to - from) / n
+  const points = Array.from({ length: n }, (_, i) => Math.round(from + (i + rand()) * width))
+  return shuffle(points, rand)
+}
 
 /** A TCP relay in front of the S3 server that tells when the next connection arrives. */
 export interface Tap {

@@ -4,17 +4,18 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { pseudoRandom } from '../helpers/random.js'
 import { removeDir, runCli, runJson, tempDir } from '../cli/run-cli.js'
 import { useS3 } from '../support/s3.js'
-import { SEED, delay, expectIntact, iterations, randomFor, sha256, where } from './harness.js'
-import { KillTally, expectIntactS3, historyS3, movesS3, packsS3, runAndKillS3, tap, timeAfterConnect, type Tap } from './s3-harness.js'
+import { SEED, expectIntact, iterations, randomFor, sha256, where } from './harness.js'
+import { KillTally, expectIntactS3, historyS3, killPoints, movesS3, packsS3, runAndKillS3, tap, timeAfterConnect, type Tap } from './s3-harness.js'
 
 /**
  * The crash tests of commit-ingest.test.ts and sync.test.ts, against a store in S3 (Ceph's
  * RADOS Gateway, real, through the real CLI): `pedigree commit` of a multi-MiB file into a
  * bucket store, `pedigree push` from a local store to an s3:// remote, and `pedigree ingest`
- * into a bucket store are killed with SIGKILL at random points (counted from the process's
- * first connection to S3, see s3-harness.ts). After each kill fsck of the bucket store is
- * clean (every ref and reflog entry reaches a complete DAG in packs whose index exists), each
- * ref holds its old or its new value, and the same command run again completes it once.
+ * into a bucket store are killed with SIGKILL at random points, counted from the process's
+ * first connection to S3 (s3-harness.ts), one in each slice of the span an uncut run takes
+ * (killPoints). After each kill fsck of the bucket store is clean (every ref and reflog entry
+ * reaches a complete DAG in packs whose index exists), each ref holds its old or its new
+ * value, and the same command run again completes it once.
  *
  * PEDIGREE_CRASH_SEED replays a run; PEDIGREE_CRASH_ITERATIONS sets the kills per test.
  */
@@ -76,10 +77,11 @@ if (!s3.ok) {
       expect(await stored()).toBe(previous)
 
       const tally = new KillTally()
+      const points = killPoints(rand, KILLS, 0, whole)
       for (let k = 1; k <= KILLS; k++) {
         const next = await version(k)
         const packsBefore = await packs(url)
-        const killed = await runAndKillS3(args(k), cwd, env, relay, delay(rand, 0, whole))
+        const killed = await runAndKillS3(args(k), cwd, env, relay, points[k - 1]!)
         const at = where('s3 commit', k, killed)
         const refs = await expectIntactS3(url, dir, env, at)
         // The ref moved entirely or not at all: the file reads back as one version, byte-exact.
@@ -147,10 +149,11 @@ if (!s3.ok) {
       const tally = new KillTally()
       const partial: number[] = []
       let commits = BATCHES
+      const points = killPoints(rand, KILLS, 0, whole)
       for (let k = 1; k <= KILLS; k++) {
         const file = await input(k)
         const packsBefore = await packs(url)
-        const killed = await runAndKillS3(args(k, file), cwd, env, relay, delay(rand, 0, whole))
+        const killed = await runAndKillS3(args(k, file), cwd, env, relay, points[k - 1]!)
         const at = where('s3 ingest', k, killed)
         await expectIntactS3(url, cwd, env, at)
         // Each batch is one commit: what landed is a whole number of batches, in order.
@@ -221,11 +224,12 @@ if (!s3.ok) {
       await expectMovedOncePerRound('rounds 0 and 1')
 
       const tally = new KillTally()
+      const points = killPoints(rand, ROUNDS, 0, whole)
       for (let k = 2; k < 2 + ROUNDS; k++) {
         const before = heads.at(-1)
         const head = await grow(k)
         const packsBefore = await packs(url)
-        const killed = await runAndKillS3(args, cwd, env, relay, delay(rand, 0, whole))
+        const killed = await runAndKillS3(args, cwd, env, relay, points[k - 2]!)
         const at = where('s3 push', k, killed)
         const local = await expectIntact(cwd, `${at}, pushing store`)
         const remote = await expectIntactS3(url, cwd, env, `${at}, the S3 remote`)
