@@ -7,6 +7,7 @@ import { NotFoundError, PedigreeError, StoreLockedError } from '../errors.js'
 import { checkCommit, type Commit } from '../model/commit.js'
 import { ProllyTree } from '../model/tree.js'
 import { Refs } from '../refs/refs.js'
+import { DAEMON_FILE } from '../store/daemon-file.js'
 import { openLevelStore, type LevelStoreOptions } from '../store/level.js'
 import { openMemoryStore } from '../store/memory.js'
 import type { Store } from '../store/store.js'
@@ -41,8 +42,6 @@ const FORMAT_FILE = 'FORMAT'
 const FORMAT = 'pedigree store format 1\n'
 /** In a `.pedigree` folder whose store lives elsewhere (S3): the store's URL. */
 const STORE_FILE = 'STORE'
-/** In a `.pedigree` folder served by a daemon: where it listens (see store/daemon.ts). */
-const DAEMON_FILE = 'DAEMON'
 
 export interface OpenOptions extends LevelStoreOptions {
   /** How to reach a store in S3 (default: the usual AWS environment). */

@@ -5,6 +5,7 @@ import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cidToString, parseCid, type CID } from '../codec/cid.js'
 import { encodeCidList } from '../codec/cid-list.js'
+import { DAEMON_FILE } from './daemon-file.js'
 import type { Block } from '../codec/block.js'
 import {
   AmbiguousRevisionError,
@@ -42,8 +43,7 @@ import type { Store } from './store.js'
  *     the client throws the same error class with the same code, message and data.
  */
 
-/** The file in a store's root that says a daemon serves it, and where. */
-export const DAEMON_FILE = 'DAEMON'
+export { DAEMON_FILE }
 /** Socket paths longer than this (bytes) do not fit a sockaddr_un on every OS (Linux 108, macOS 104). */
 const MAX_SOCKET_PATH = 100
 /** Absent block in a getMany answer. */
