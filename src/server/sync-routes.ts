@@ -4,7 +4,7 @@ import { cidToString } from '../codec/cid.js'
 import { InvalidInputError, PedigreeError } from '../errors.js'
 import { parsePerson, type Person } from '../model/commit.js'
 import type { Repository } from '../repo/repository.js'
-import { CAR_MEDIA_TYPE, CID_LIST_MEDIA_TYPE, carBlocks, carStream, cidsFromJson, decodeCidList, readAhead } from '../sync/http-transport.js'
+import { CAR_MEDIA_TYPE, CID_LIST_MEDIA_TYPE, carBlocks, carStream, cidsFromJson, decodeCidList } from '../sync/http-transport.js'
 import { serveBlocks, serveCommits, serveRefs } from '../sync/provide.js'
 import { receiveBlocks, receiveRefUpdate } from '../sync/receive.js'
 import { MAX_BATCH } from '../sync/negotiate.js'
@@ -13,8 +13,6 @@ import { parseCid, type CID } from '../codec/cid.js'
 /** Most CIDs in one `has` or `get` request, and most commits in one `walk` answer. */
 export const MAX_CIDS = 4 * MAX_BATCH
 export const MAX_WALK = 64 * 1024
-/** How far the server reads a push body ahead of writing it. */
-const BODY_READ_AHEAD = 32 * 1024 * 1024
 
 /**
  * The sync protocol (see src/sync/http-transport.ts for the client): one route per Transport
@@ -78,9 +76,7 @@ export function syncRoutes(app: FastifyInstance, repo: Repository, { maxCarBody 
       throw new InvalidInputError('a push body must be a CAR stream; this request has none', {})
     }
     try {
-      // Read the socket up to BODY_READ_AHEAD ahead of the store's writes, so that the sender is
-      // not stopped while a batch is written (the socket's own buffers hold a few hundred KiB).
-      return await receiveBlocks(repo.blocks, carBlocks(readAhead(limited(body, maxCarBody), BODY_READ_AHEAD), 'the request body'))
+      return await receiveBlocks(repo.blocks, carBlocks(limited(body, maxCarBody), 'the request body'))
     } catch (e) {
       // The rest of the body (maybe gigabytes) is not worth reading: close after the answer.
       reply.header('connection', 'close')

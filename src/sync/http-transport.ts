@@ -196,14 +196,12 @@ function webStream(source: AsyncIterator<Uint8Array>): ReadableStream<Uint8Array
 const READ_AHEAD_BYTES = 16 * 1024 * 1024
 
 /**
- * The items of `source` (blocks, or byte chunks), read up to `maxBytes` ahead of the consumer:
- * reading the local store overlaps with sending, and a server reading a push body keeps the
- * socket flowing while it writes, instead of taking turns. An error of the source reaches the
- * consumer after the items read before it.
+ * The items of `source`, read up to `maxBytes` ahead of the consumer: reading the local store
+ * overlaps with sending (and with the server writing), instead of taking turns with them. An
+ * error of the source reaches the consumer after the items read before it.
  */
-export async function* readAhead<T extends Block | Uint8Array>(source: AsyncIterable<T>, maxBytes: number): AsyncGenerator<T> {
-  const sizeOf = (item: T): number => (item instanceof Uint8Array ? item.length : (item as Block).bytes.length)
-  const queue: T[] = []
+export async function* readAhead(source: AsyncIterable<Block>, maxBytes: number): AsyncGenerator<Block> {
+  const queue: Block[] = []
   let head = 0
   let queued = 0
   let done = false
@@ -228,7 +226,7 @@ export async function* readAhead<T extends Block | Uint8Array>(source: AsyncIter
           return
         }
         queue.push(next.value)
-        queued += sizeOf(next.value)
+        queued += next.value.bytes.length
         signal()
       }
     } catch (e) {
@@ -248,7 +246,7 @@ export async function* readAhead<T extends Block | Uint8Array>(source: AsyncIter
           queue.splice(0, head)
           head = 0
         }
-        queued -= sizeOf(b)
+        queued -= b.bytes.length
         space?.()
         space = undefined
         yield b
