@@ -38,7 +38,12 @@ import { CorruptBlockError } from '../errors.js'
 /** How stored bytes encode a block: part of every backend's stored format, never renumbered. */
 export const ENCODING_NONE = 0
 export const ENCODING_DEFLATE_RAW = 1
-export type Encoding = typeof ENCODING_NONE | typeof ENCODING_DEFLATE_RAW
+/**
+ * A delta against another block (codec/delta.ts). Only a backend that can read the base
+ * decodes it (LevelBlockstore); {@link decodeStored} refuses it like any unknown encoding.
+ */
+export const ENCODING_DELTA = 2
+export type Encoding = typeof ENCODING_NONE | typeof ENCODING_DEFLATE_RAW | typeof ENCODING_DELTA
 
 /** Blocks smaller than this are kept as given: per-call costs would outweigh any saving. */
 export const MIN_COMPRESS_BYTES = 4096

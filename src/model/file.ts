@@ -91,6 +91,14 @@ export interface WriteFileOptions {
   cutPoints?: number[]
   /** Name of the policy that produced `cutPoints`, recorded in the node. */
   cutPolicy?: string
+  /**
+   * The file this one is a new version of (e.g. what the same path held before). Each new
+   * chunk names the old chunk that overlaps its byte range most as a delta base, so a
+   * store that keeps deltas (LevelDB) spends about the bytes that changed, not whole chunks.
+   * Only a hint: the CIDs are the same with or without it, and an unreadable previous
+   * version is ignored.
+   */
+  previous?: CID
 }
 
 export interface ReadFileOptions {
@@ -119,7 +127,7 @@ export interface WrittenFile {
 export async function writeFile(
   blocks: Blockstore,
   source: AsyncIterable<Uint8Array>,
-  { onProgress, fanout = MAX_NODE_ENTRIES, cutPoints, cutPolicy }: WriteFileOptions = {},
+  { onProgress, fanout = MAX_NODE_ENTRIES, cutPoints, cutPolicy, previous }: WriteFileOptions = {},
 ): Promise<WrittenFile> {
   if (!Number.isSafeInteger(fanout) || fanout < 2 || fanout > 2 * MAX_NODE_ENTRIES) {
     throw new InvalidInputError(`fanout must be an integer from 2 to ${2 * MAX_NODE_ENTRIES}, got ${fanout}`, { fanout })
@@ -127,6 +135,7 @@ export async function writeFile(
   const writer = new BatchWriter(blocks)
   const chunker = cutPoints?.length ? { ...CHUNKER, cuts: cutPolicy ?? 'given' } : CHUNKER
   const tree = new TreeBuilder(writer, fanout, chunker)
+  const similar = previous ? new PreviousChunks(blocks, previous) : undefined
   let size = 0
   let hashed = 0
   // Whether the file fits one raw block is known only once more than MAX_BLOCK_SIZE bytes
@@ -147,7 +156,8 @@ export async function writeFile(
   const settleOldest = async (): Promise<void> => {
     const { lease, block } = hashing.shift()!
     hashingBytes -= lease.bytes.length
-    await tree.addChunk(await block, lease.release)
+    const base = await similar?.overlapping(hashed, hashed + lease.bytes.length)
+    await tree.addChunk(await block, lease.release, base)
     hashed += lease.bytes.length
     onProgress?.(hashed)
   }
@@ -327,12 +337,14 @@ class BatchWriter {
   private batch: Block[] = []
   private releases: Array<() => void> = []
   private keys = new Set<string>()
+  /** Delta bases of blocks in the batch, where the writer named one. */
+  private bases = new Map<Block, CID>()
   private bytes = 0
   private inflight: Promise<void> = Promise.resolve()
 
   constructor(private readonly blocks: Blockstore) {}
 
-  async add(block: Block, release?: () => void): Promise<void> {
+  async add(block: Block, release?: () => void, base?: CID): Promise<void> {
     const key = cidToString(block.cid)
     // A file that repeats a chunk within one batch writes it once.
     if (this.keys.has(key)) {
@@ -342,6 +354,7 @@ class BatchWriter {
     this.keys.add(key)
     this.batch.push(block)
     if (release) this.releases.push(release)
+    if (base) this.bases.set(block, base)
     this.bytes += block.bytes.length
     if (this.bytes >= WRITE_BATCH_BYTES) await this.flush()
   }
@@ -352,19 +365,21 @@ class BatchWriter {
     if (this.batch.length === 0) return
     const batch = this.batch
     const releases = this.releases
+    const bases = this.bases
     this.batch = []
     this.releases = []
     this.keys = new Set()
+    this.bases = new Map()
     this.bytes = 0
-    this.inflight = this.store(batch, releases)
+    this.inflight = this.store(batch, releases, bases)
     // Awaited on the next flush or in close(); until then a failure must not count as unhandled.
     this.inflight.catch(() => {})
   }
 
-  private async store(batch: Block[], releases: Array<() => void>): Promise<void> {
+  private async store(batch: Block[], releases: Array<() => void>, bases: Map<Block, CID>): Promise<void> {
     const present = await this.blocks.hasMany(batch.map((b) => b.cid))
     const missing = batch.filter((_, i) => !present[i])
-    if (missing.length > 0) await this.blocks.putMany(missing)
+    if (missing.length > 0) await this.blocks.putMany(missing, bases.size > 0 ? { deltaBase: (b) => bases.get(b) } : {})
     for (const release of releases) release()
   }
 
@@ -390,8 +405,8 @@ class TreeBuilder {
     private readonly chunker: FileChunker,
   ) {}
 
-  async addChunk(block: Block, release?: () => void): Promise<void> {
-    await this.writer.add(block, release)
+  async addChunk(block: Block, release?: () => void, base?: CID): Promise<void> {
+    await this.writer.add(block, release, base)
     await this.push(0, [block.cid, block.bytes.length])
   }
 
@@ -428,6 +443,52 @@ class TreeBuilder {
       if (top && k > 0 && pending.length === 1) return pending[0][0]
       if (pending.length > 0) await this.emit(k)
     }
+  }
+}
+
+/**
+ * The chunks of a file's previous version, walked once alongside the new version's chunks:
+ * for each new chunk's byte range, the old chunk that overlaps it most (in a file edited in
+ * place, the old bytes at the same offsets). Reads only file nodes; any failure to read them
+ * ends the hints, not the write.
+ */
+class PreviousChunks {
+  private readonly chunks: AsyncGenerator<ChunkLocation>
+  private current: ChunkLocation | undefined
+  private ended = false
+
+  constructor(blocks: Blockstore, file: CID) {
+    this.chunks = fileChunks(blocks, file)
+  }
+
+  /** The old chunk overlapping [start, end) most; called with ranges in increasing order. */
+  async overlapping(start: number, end: number): Promise<CID | undefined> {
+    let best: CID | undefined
+    let most = 0
+    for (;;) {
+      const c = this.current ?? (await this.advance())
+      if (!c || c.offset >= end) return best
+      const overlap = Math.min(end, c.offset + c.length) - Math.max(start, c.offset)
+      if (overlap > most) {
+        best = c.cid
+        most = overlap
+      }
+      // A chunk reaching past `end` may overlap the next range too.
+      if (c.offset + c.length > end) return best
+      this.current = undefined
+    }
+  }
+
+  private async advance(): Promise<ChunkLocation | undefined> {
+    if (this.ended) return undefined
+    try {
+      const r = await this.chunks.next()
+      if (r.done) this.ended = true
+      else this.current = r.value
+    } catch {
+      this.ended = true
+    }
+    return this.current
   }
 }
 

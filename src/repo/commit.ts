@@ -1,6 +1,6 @@
 import { lstat, open, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { CID, DAG_CBOR, cidToString } from '../codec/cid.js'
+import { CID, DAG_CBOR, MAX_BLOCK_SIZE, cidToString } from '../codec/cid.js'
 import { encodeNode, encodeNodeLinked, linksOf, verifyBlock, type Block } from '../codec/block.js'
 import { ConflictError, InvalidInputError, NotFoundError, PedigreeError, StoreError } from '../errors.js'
 import { commitNode, type Commit, type Person } from '../model/commit.js'
@@ -82,7 +82,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
   const { ref, edits, message = '', author, meta, allowEmpty = false, allowDangling = false, retries = 50, onProgress } = options
   checkRefName(ref)
   const plan = await planEdits(edits)
-  const written = await storeContents(repo, plan, { allowDangling, onProgress })
+  const written = await storeContents(repo, plan, { allowDangling, onProgress, previous: previousVersions(repo, ref) })
   for (let attempt = 0; ; attempt++) {
     const old = options.expect !== undefined ? options.expect : ((await repo.refs.get(ref)) ?? null)
     const parent = old ? await repo.readCommit(old) : undefined
@@ -172,7 +172,11 @@ type Written = { path: string; entry: TreeEntry; value?: unknown } | { path: str
 async function storeContents(
   repo: Repository,
   plan: PlannedEdit[],
-  { allowDangling, onProgress }: { allowDangling: boolean; onProgress?: (p: CommitProgress) => void },
+  {
+    allowDangling,
+    onProgress,
+    previous,
+  }: { allowDangling: boolean; onProgress?: (p: CommitProgress) => void; previous: (path: string) => Promise<CID | undefined> },
 ): Promise<Written[]> {
   const out: Written[] = []
   const totalBytes = plan.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0)
@@ -209,7 +213,14 @@ async function storeContents(
     let result: { cid: CID; size: number }
     try {
       const cutPoints = await safetensorsCuts(e)
-      result = await writeFile(repo.blocks, source, { onProgress: progress, cutPoints, cutPolicy: 'safetensors-tensors' })
+      // Only a file cut into chunks can share them with its previous version as deltas.
+      const chunked = e.type === 'stream' || (e.type === 'file' ? e.size : e.bytes.length) > MAX_BLOCK_SIZE
+      result = await writeFile(repo.blocks, source, {
+        onProgress: progress,
+        cutPoints,
+        cutPolicy: 'safetensors-tensors',
+        previous: chunked ? await previous(e.path) : undefined,
+      })
     } catch (err) {
       if (err instanceof PedigreeError) throw err
       const code = (err as NodeJS.ErrnoException).code
@@ -236,6 +247,25 @@ async function storeContents(
     }
   }
   return out
+}
+
+/**
+ * The file each path holds at the ref's current head: the version a new file at that path is
+ * most likely much like, named to the store as a source of delta bases. A hint only (the ref
+ * may move before the commit lands), so any failure to read it is no hint.
+ */
+function previousVersions(repo: Repository, ref: string): (path: string) => Promise<CID | undefined> {
+  let tree: Promise<CID | undefined> | undefined
+  return async (path) => {
+    tree ??= repo.refs
+      .get(ref)
+      .then(async (head) => (head ? (await repo.readCommit(head)).tree : undefined))
+      .catch(() => undefined)
+    const root = await tree
+    if (!root) return undefined
+    const entry = await repo.trees.get(root, path).catch(() => undefined)
+    return entry?.kind === 'file' ? entry.cid : undefined
+  }
 }
 
 /** A caller's block for a record: dag-cbor, and bytes that hash to its CID (the store then stays consistent). */

@@ -23,6 +23,13 @@ export interface PutOptions {
    * inflating on each read costs more than the bytes saved.
    */
   compress?: boolean
+  /**
+   * A block the given one is probably much like (for a chunk of a file, the chunk at the same
+   * place in the file's previous version), or undefined. A backend may store the block as a
+   * delta against it (codec/delta.ts) when that is much smaller; the block is still named,
+   * read and sent whole. Ignored where `compress` is false.
+   */
+  deltaBase?: (block: Block) => CID | undefined
 }
 
 /**

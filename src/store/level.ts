@@ -5,9 +5,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Level } from 'level'
 import type { AbstractSublevel } from 'abstract-level'
 import { CID, cidToString } from '../codec/cid.js'
-import type { Block } from '../codec/block.js'
+import { verifyBlock, type Block } from '../codec/block.js'
+import { applyDelta, encodeDelta, parseDelta } from '../codec/delta.js'
 import { smallBytes } from '../codec/slab.js'
-import { ENCODING_DEFLATE_RAW, ENCODING_NONE, decodeStored, decodeStoredAsync, encodeStored, encodeStoredAsync, type Encoding } from '../codec/compress.js'
+import { ENCODING_DEFLATE_RAW, ENCODING_DELTA, ENCODING_NONE, decodeStored, decodeStoredAsync, encodeStored, encodeStoredAsync, type Encoding } from '../codec/compress.js'
 import { CorruptBlockError, InvalidInputError, NotFoundError, StoreError, StoreLockedError } from '../errors.js'
 import { Mutex } from '../util/mutex.js'
 import type { BlockSizes, Blockstore, BlockstoreSupports, PutOptions } from './blockstore.js'
@@ -143,6 +144,12 @@ function sizesOf(cid: string, value: Uint8Array): BlockSizes {
 const unknownTag = (cid: string, value: Uint8Array): CorruptBlockError =>
   new CorruptBlockError(cid, value.length === 0 ? 'empty index entry' : `unknown index entry tag 0x${value[0]!.toString(16)}`)
 
+/**
+ * A delta is kept only if it is at most this fraction of the block: below it, the bytes saved
+ * are worth reading the base as well whenever the block is read.
+ */
+const MAX_DELTA_RATIO = 0.75
+
 /** Unflushed pack bytes at which a flush starts in the background. */
 const FLUSH_BYTES = 64 * 1024 * KiB
 /** Unflushed pack bytes at which writers wait for the flush (bounds what a crash can discard). */
@@ -155,7 +162,11 @@ const MAX_PENDING_ENTRIES = 4 * FLUSH_ENTRIES
 /**
  * Blocks in LevelDB and pack files. Small blocks are LevelDB values; blocks of at least
  * `packThreshold` bytes are appended to pack files (see pack.ts), and LevelDB keeps their
- * location. Either may be stored deflated when that pays (codec/compress.ts).
+ * location. Either may be stored deflated when that pays (codec/compress.ts). A packed block
+ * whose writer names a similar block (PutOptions.deltaBase) may be stored as a delta against
+ * it (codec/delta.ts), when that is much smaller. A delta's base is always a block stored
+ * whole (a base that is itself a delta is replaced by its own base), so a read needs at most
+ * one more block; nothing is ever deleted, so a base stays as long as the store.
  *
  * Pack appends are write-behind: `putMany` returns once the bytes are written, and their index
  * entries wait in memory (where every read sees them) until a flush makes the packs durable
@@ -226,7 +237,7 @@ class LevelBlockstore implements Blockstore {
    * Large ones not yet stored are encoded (in the thread pool, concurrently with other
    * writers), then appended to the current pack; their index entries wait for a flush.
    */
-  async putMany(blocks: readonly Block[], { compress = true }: PutOptions = {}): Promise<void> {
+  async putMany(blocks: readonly Block[], { compress = true, deltaBase }: PutOptions = {}): Promise<void> {
     this.throwIfFailed()
     if (blocks.length === 0) return
     const unique = new Map<string, Block>()
@@ -238,7 +249,12 @@ class LevelBlockstore implements Blockstore {
       else large.push([k, b])
     }
     const encoded = await Promise.all(
-      large.map(async ([k, b]) => ({ k, b, stored: compress ? await encodeStoredAsync(b.bytes) : { encoding: ENCODING_NONE as Encoding, bytes: b.bytes } })),
+      large.map(async ([k, b]) => {
+        if (!compress) return { k, b, stored: { encoding: ENCODING_NONE as Encoding, bytes: b.bytes } }
+        const base = deltaBase?.(b)
+        const delta = base && (await this.deltaAgainst(b, base))
+        return { k, b, stored: delta ? { encoding: ENCODING_DELTA as Encoding, bytes: delta } : await encodeStoredAsync(b.bytes) }
+      }),
     )
     await this.appends.run(async () => {
       this.throwIfFailed()
@@ -327,6 +343,32 @@ class LevelBlockstore implements Blockstore {
     }
   }
 
+  /**
+   * The stored form of `block` as a delta against `similar` (or against the base `similar` is
+   * itself stored against), or undefined when that is not small enough or the base cannot be
+   * read intact: the block is then stored whole, so a failure here costs only bytes.
+   */
+  private async deltaAgainst(block: Block, similar: CID): Promise<Uint8Array | undefined> {
+    try {
+      let base = similar
+      let k = key(base)
+      let [value] = await this.values([k])
+      if (value?.[0] === TAG_PACKED && value[1] === ENCODING_DELTA) {
+        const [stored] = await this.packs.read([k], [packedLocation(k, value)])
+        base = parseDelta(stored!).base
+        k = key(base)
+        ;[value] = await this.values([k])
+        if (value?.[0] === TAG_PACKED && value[1] === ENCODING_DELTA) return undefined
+      }
+      if (value === undefined || base.equals(block.cid)) return undefined
+      const [bytes] = await this.decode([k], [value])
+      verifyBlock(base, bytes!)
+      return encodeDelta(base, bytes!, block.bytes, block.bytes.length * MAX_DELTA_RATIO)
+    } catch {
+      return undefined
+    }
+  }
+
   private throwIfFailed(): void {
     if (this.failed) throw this.failed
   }
@@ -387,13 +429,52 @@ class LevelBlockstore implements Blockstore {
       packed.map((i) => keys[i]!),
       locations,
     )
+    const deltas: Delta[] = []
     await Promise.all(
       packed.map(async (i, j) => {
         const loc = locations[j]!
-        out[i] = await decodeStoredAsync(keys[i]!, loc.encoding, stored[j]!, loc.size)
+        if (loc.encoding !== ENCODING_DELTA) out[i] = await decodeStoredAsync(keys[i]!, loc.encoding, stored[j]!, loc.size)
+        else deltas.push({ i, size: loc.size, ...parsedDelta(keys[i]!, stored[j]!) })
       }),
     )
+    if (deltas.length > 0) await this.applyDeltas(keys, deltas, out)
     return out
+  }
+
+  /** Rebuild delta-stored blocks from their bases, read with one lookup (bases are stored whole). */
+  private async applyDeltas(keys: readonly string[], deltas: readonly Delta[], out: Array<Uint8Array | undefined>): Promise<void> {
+    const baseKeys = deltas.map((d) => key(d.base))
+    const baseValues = await this.values(baseKeys)
+    baseValues.forEach((value, j) => {
+      const cid = keys[deltas[j]!.i]!
+      if (value === undefined) throw new CorruptBlockError(cid, `it is stored as a delta against ${baseKeys[j]}, which is missing`)
+      if (value[0] === TAG_PACKED && value[1] === ENCODING_DELTA) throw new CorruptBlockError(cid, `its delta base ${baseKeys[j]} is itself a delta`)
+    })
+    const bases = await this.decode(baseKeys, baseValues)
+    deltas.forEach((d, j) => {
+      const cid = keys[d.i]!
+      try {
+        out[d.i] = applyDelta(bases[j]!, d.ops, d.size)
+      } catch (e) {
+        throw new CorruptBlockError(cid, `its delta against ${baseKeys[j]} does not apply: ${(e as Error).message}`, { cause: e })
+      }
+    })
+  }
+}
+
+/** A block read as a delta: its place in the answer, its size, its base and the operations. */
+interface Delta {
+  i: number
+  size: number
+  base: CID
+  ops: Uint8Array
+}
+
+function parsedDelta(cid: string, stored: Uint8Array): { base: CID; ops: Uint8Array } {
+  try {
+    return parseDelta(stored)
+  } catch (e) {
+    throw new CorruptBlockError(cid, `its stored delta is malformed: ${(e as Error).message}`, { cause: e })
   }
 }
 
