@@ -269,7 +269,7 @@ if (k5) {
     `### 5. Second version, ${k5.regions} × 100 KiB changed`,
     '',
     `- data: ${CKPT_DATA(k5.bytes)}; version 2 is a copy with ${k5.regions} 100 KiB-aligned regions at seeded random offsets overwritten by new float32-like bytes (${fmtInt(k5.changedBytes)} bytes, ${((100 * k5.changedBytes) / k5.bytes).toFixed(2)}%).`,
-    `- pedigree: \`pedigree commit\` of v1 (${fmtMs(k5.pedCommitMs.v1)}) then of v2 at the same path (${fmtMs(k5.pedCommitMs.v2)}), whole processes, one run each; new bytes = growth of \`pedigree du --json\` store.stored across the v2 commit (${fmtInt(k5.pedNew)} B). \`pedigree diff main~1 main --json\` reports storage ${JSON.stringify(k5.storage)} (${k5.storage.newChunks} of ${k5.storage.chunks} chunks new).`,
+    `- pedigree: \`pedigree commit\` of v1 (${fmtMs(k5.pedCommitMs.v1)}) then of v2 at the same path (${fmtMs(k5.pedCommitMs.v2)}), whole processes, one run each; new bytes = growth of \`pedigree du --json\` store.stored across the v2 commit (${fmtInt(k5.pedNew)} B). \`pedigree diff main~1 main --json\` reports storage ${JSON.stringify(k5.storage)} (${k5.storage.newChunks} of ${k5.storage.chunks} chunks new); the level store keeps each new chunk as a delta against the v1 chunk at the same offsets where that is at most 3/4 of the chunk (src/codec/delta.ts), so the stored bytes are close to the bytes that changed rather than to the chunks they touch.`,
     `- git: \`git add\` of v2 ${fmtMs(k5.gitAddMs)}; .git/objects grew by ${fmtInt(k5.gitObj)} B (${k5.gitForm}).`,
     '',
   )
