@@ -58,7 +58,8 @@ export async function fsck(repo: Repository, { onProgress }: { onProgress?: (che
   const problemOwners = new Map<string, Set<string>>()
 
   const walk = async (label: string, root: CID, seen: Set<string>, firstPass: boolean): Promise<void> => {
-    const stack: Job[] = [{ cid: root, as: 'commit' }]
+    // A tag ref may hold an annotated tag or a commit: a broken one is reported as the tag it was reached as.
+    const stack: Job[] = [{ cid: root, as: label.startsWith('tags/') ? 'tag' : 'commit' }]
     while (stack.length > 0) {
       const job = stack.pop()!
       const key = job.cid.toString()

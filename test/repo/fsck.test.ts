@@ -146,4 +146,11 @@ describe.each(SETUPS)('fsck ($name)', ({ open, corrupt }) => {
     const r = await bad.fsck()
     expect(r.problems.map((p) => [p.cid, p.as, p.refs])).toEqual([[tip.toString(), 'commit', ['exp']]])
   })
+
+  it('reports a corrupt annotated tag as the tag its ref holds, not as a commit', async () => {
+    const { cid: tagCid } = await repo.tag('v1', 'main~1', { message: 'first model', tagger: { name: 'ana' }, time: 1 })
+    const bad = await corrupt(fx, repo, [tagCid])
+    const r = await bad.fsck()
+    expect(r.problems.map((p) => [p.cid, p.as, p.refs])).toEqual([[tagCid.toString(), 'tag', ['tags/v1']]])
+  })
 })
