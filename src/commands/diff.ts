@@ -47,7 +47,10 @@ function diffText(d: DiffItem, stat: boolean): string {
     lines.push(...body.map((l) => `     ${l}`))
   }
   if (d.binary) lines.push(`     binary: ${d.before ? cidToString(d.before.cid).slice(0, 20) : '∅'} → ${d.after ? cidToString(d.after.cid).slice(0, 20) : '∅'}`)
-  if (d.storage) lines.push(`     storage: ${d.storage.newChunks} of ${d.storage.chunks} chunks new (${formatBytes(d.storage.newBytes)})`)
+  if (d.storage) {
+    const stored = d.storage.newStored !== undefined && d.storage.newStored < d.storage.newBytes ? `, ${formatBytes(d.storage.newStored)} stored` : ''
+    lines.push(`     storage: ${d.storage.newChunks} of ${d.storage.chunks} chunks new (${formatBytes(d.storage.newBytes)}${stored})`)
+  }
   if (d.note) lines.push(`     note: ${d.note}`)
   for (const t of d.tensors ?? []) {
     const shape = (x?: { dtype: string; shape: number[] }): string => (x ? `${x.dtype}[${x.shape.join('×')}]` : '')

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { verifyBlock } from '../codec/block.js'
+import type { CID } from '../codec/cid.js'
 import { fileChunks, readRange, type ChunkLocation } from '../model/file.js'
 import { headerLength, parseSafetensors, type SafetensorsLayout, type TensorInfo } from '../model/safetensors.js'
 import type { TreeEntry } from '../model/tree.js'
@@ -11,8 +12,13 @@ export interface ChunkDelta {
   chunks: number
   /** Of those, chunks the old version does not have. */
   newChunks: number
-  /** Bytes in those new chunks: what this version cost to store and to send. */
+  /** Bytes in those new chunks: what this version costs to send to a store that has the old one. */
   newBytes: number
+  /**
+   * What this store spends on those new chunks (after compression, and deltas against the
+   * old version's chunks), where the backend can tell without reading them.
+   */
+  newStored?: number
 }
 
 export interface TensorChange {
@@ -28,6 +34,13 @@ export async function chunkDelta(repo: Repository, before: TreeEntry | undefined
   if (before?.kind === 'file') for await (const c of fileChunks(repo.blocks, before.cid)) old.add(c.cid.toString())
   const delta: ChunkDelta = { chunks: 0, newChunks: 0, newBytes: 0 }
   const counted = new Set<string>()
+  const storedSizes = repo.blocks.storedSizes?.bind(repo.blocks)
+  let fresh: CID[] = []
+  const measure = async (): Promise<void> => {
+    if (storedSizes && fresh.length > 0) for (const s of await storedSizes(fresh)) delta.newStored! += s?.stored ?? 0
+    fresh = []
+  }
+  if (storedSizes) delta.newStored = 0
   for await (const c of fileChunks(repo.blocks, after.cid)) {
     delta.chunks++
     const key = c.cid.toString()
@@ -35,9 +48,15 @@ export async function chunkDelta(repo: Repository, before: TreeEntry | undefined
     counted.add(key)
     delta.newChunks++
     delta.newBytes += c.length
+    fresh.push(c.cid)
+    if (fresh.length >= STORED_SIZES_BATCH) await measure()
   }
+  await measure()
   return delta
 }
+
+/** New chunks asked about in one storedSizes call. */
+const STORED_SIZES_BATCH = 1024
 
 /** Read the safetensors layout of a stored file, or a note saying why it is not one. */
 export async function readLayout(repo: Repository, entry: TreeEntry): Promise<SafetensorsLayout | { note: string }> {

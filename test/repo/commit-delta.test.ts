@@ -5,7 +5,7 @@ import { writeFileFromBytes } from '../../src/model/file.js'
 import { MemoryBlockstore } from '../../src/store/memory.js'
 import { fingerprint } from '../store/fixture.js'
 import { pseudoRandom } from '../helpers/random.js'
-import { type RepoFixture, bytesOf, commitAt, levelRepo } from './fixture.js'
+import { type RepoFixture, bytesOf, collect, commitAt, levelRepo } from './fixture.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -59,6 +59,12 @@ describe('a new version of a large file stores its changed chunks as deltas (lev
     }
     await repo.checkout('main~1', { outDir: join(dir, 'out') })
     expect(fingerprint(await readFile(join(dir, 'out', 'model/weights.bin')))).toBe(fingerprint(v2))
+    // diff says what the new chunks cost to send (whole) and to keep here (as deltas).
+    const [change] = await collect(repo.diff('main~2', 'main~1'))
+    expect(change!.storage!.newBytes).toBeGreaterThan(600 * KiB)
+    expect(change!.storage!.newStored).toBeGreaterThan(300 * KiB)
+    expect(change!.storage!.newStored).toBeLessThan(change!.storage!.newBytes / 2)
+    expect(change!.storage!.newStored).toBeLessThanOrEqual(before3 - before2)
     const report = await repo.fsck()
     expect(report.ok).toBe(true)
   })
