@@ -1,7 +1,8 @@
-import { CID, cidToString } from '../codec/cid.js'
-import { decodeBlock, decodeBlockUnchecked, encodeNode, type Block } from '../codec/block.js'
+import { CID, DAG_CBOR, cidToString } from '../codec/cid.js'
+import { decodeBlock, decodeBlockUnchecked, encodeNode, verifyBlock, type Block } from '../codec/block.js'
 import { CorruptBlockError, InvalidInputError } from '../errors.js'
 import type { Blockstore } from '../store/blockstore.js'
+import { RawNode, sameCidBytes, sameItemBytes, sameValueBytes, scanTreeNode } from './tree-raw.js'
 
 /**
  * The Tree: one ordered map from a full path to an entry, stored as a prolly tree.
@@ -171,7 +172,8 @@ const sortKey = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
  * Every node read is verified against its CID.
  */
 export class ProllyTree {
-  private readonly cache = new Map<string, TreeNode>()
+  /** Decoded nodes, and nodes a diff read as bytes (decoded here when something else wants them). */
+  private readonly cache = new Map<string, TreeNode | RawNode>()
   private readonly cacheLimit: number
 
   constructor(
@@ -191,14 +193,24 @@ export class ProllyTree {
   /** Load and verify one node. */
   async node(cid: CID): Promise<TreeNode> {
     const key = cidToString(cid)
-    const hit = this.cache.get(key)
+    const hit = this.cached(key, cid)
     if (hit) return hit
     const node = checkTreeNode(cid, decodeBlock(cid, await this.blocks.get(cid)))
     this.keep(key, node)
     return node
   }
 
-  private keep(key: string, node: TreeNode): void {
+  /** The cached node, decoded (a node a diff kept as bytes is decoded now, and kept so). */
+  private cached(key: string, cid: CID): TreeNode | undefined {
+    const hit = this.cache.get(key)
+    if (!(hit instanceof RawNode)) return hit
+    // Verified when it was read, and of the shape the node check accepts.
+    const node = checkTreeNode(cid, decodeBlockUnchecked(cid, hit.bytes))
+    this.cache.set(key, node)
+    return node
+  }
+
+  private keep(key: string, node: TreeNode | RawNode): void {
     if (this.cache.size >= this.cacheLimit) this.cache.delete(this.cache.keys().next().value as string)
     this.cache.set(key, node)
   }
@@ -210,7 +222,7 @@ export class ProllyTree {
    */
   private async nextChild(parent: InternalNode, index: number): Promise<TreeNode> {
     const cid = parent.children[index]![1]
-    const hit = this.cache.get(cidToString(cid))
+    const hit = this.cached(cidToString(cid), cid)
     if (hit) return hit
     const ahead = Math.max(1, Math.min(WALK_AHEAD_NODES, this.cacheLimit >> 1))
     const cids = parent.children
@@ -223,7 +235,7 @@ export class ProllyTree {
       if (bytes) this.keep(cidToString(c), checkTreeNode(c, decodeBlock(c, bytes)))
     })
     // Read alone when missing, so that the error is the one node() gives.
-    return this.cache.get(cidToString(cid)) ?? this.node(cid)
+    return this.cached(cidToString(cid), cid) ?? this.node(cid)
   }
 
   /** Number of entries in the tree. */
@@ -344,55 +356,110 @@ export class ProllyTree {
    */
   async *diff(a: CID, b: CID, { prefix = '' }: { prefix?: string } = {}): AsyncGenerator<TreeChange> {
     if (a.equals(b)) return
-    const [rootA, rootB] = await this.loadMany([a, b])
-    let left: Frontier[] = [{ level: rootA!.level, cid: a, last: lastKey(rootA!) }]
-    let right: Frontier[] = [{ level: rootB!.level, cid: b, last: lastKey(rootB!) }]
+    const [rootA, rootB] = await this.loadViews([a, b], true)
+    let left: (Frontier | Span)[] = [rootFrontier(a, rootA!)]
+    let right: (Frontier | Span)[] = [rootFrontier(b, rootB!)]
+    let l: Frontier[]
+    let r: Frontier[]
     for (;;) {
-      ;[left, right] = dropShared(left, right)
+      ;[l, r] = dropShared(left, right)
       let top = 0
-      for (const f of left) if (f.level > top) top = f.level
-      for (const f of right) if (f.level > top) top = f.level
+      for (const f of l) if (f.level > top) top = f.level
+      for (const f of r) if (f.level > top) top = f.level
       if (top === 0) break
-      const wanted = [...left, ...right].filter((f) => f.level === top).map((f) => f.cid)
-      const nodes = await this.loadMany(wanted)
-      const byCid = new Map<string, TreeNode>()
-      wanted.forEach((cid, i) => byCid.set(cidKey(cid), nodes[i]!))
-      left = expandLevel(left, top, byCid, prefix)
-      right = expandLevel(right, top, byCid, prefix)
+      await this.loadFrontier([...l, ...r].filter((f) => f.level === top && !f.view), true)
+      left = expandLevel(l, top, prefix)
+      right = expandLevel(r, top, prefix)
     }
-    // Only leaves remain, in key order on each side: merge their entries.
-    const l = new LeafReader(this, left, prefix)
-    const r = new LeafReader(this, right, prefix)
-    await Promise.all([l.fill(), r.fill()])
+    // Only leaves remain, in key order on each side: merge their entries. Entries that are the
+    // same bytes on both sides (nearly all of them) are passed over without being decoded.
+    const load = (fs: Frontier[]): Promise<void> => this.loadFrontier(fs, false)
+    const x = new LeafReader(load, l, prefix)
+    const y = new LeafReader(load, r, prefix)
+    await Promise.all([x.fill(), y.fill()])
     for (;;) {
-      if (l.at >= l.items.length && !(await l.fill())) {
-        while (r.at < r.items.length || (await r.fill())) {
-          const [path, after] = r.items[r.at++]!
-          yield { type: 'added', path, after }
+      if (!x.node && !(await x.fill())) {
+        while (y.node || (await y.fill())) {
+          yield { type: 'added', path: y.key(), after: y.entry() }
+          y.advance()
         }
         return
       }
-      if (r.at >= r.items.length && !(await r.fill())) {
-        while (l.at < l.items.length || (await l.fill())) {
-          const [path, before] = l.items[l.at++]!
-          yield { type: 'removed', path, before }
+      if (!y.node && !(await y.fill())) {
+        while (x.node || (await x.fill())) {
+          yield { type: 'removed', path: x.key(), before: x.entry() }
+          x.advance()
         }
         return
       }
-      const le = l.items[l.at]!
-      const re = r.items[r.at]!
-      if (le[0] < re[0]) {
-        l.at++
-        yield { type: 'removed', path: le[0], before: le[1] }
-      } else if (re[0] < le[0]) {
-        r.at++
-        yield { type: 'added', path: re[0], after: re[1] }
+      const xn = x.node!
+      const yn = y.node!
+      if (xn.raw && yn.raw && sameItemBytes(xn, x.at, yn, y.at)) {
+        x.advance()
+        y.advance()
+        continue
+      }
+      const xk = x.key()
+      const yk = y.key()
+      if (xk < yk) {
+        yield { type: 'removed', path: xk, before: x.entry() }
+        x.advance()
+      } else if (yk < xk) {
+        yield { type: 'added', path: yk, after: y.entry() }
+        y.advance()
       } else {
-        l.at++
-        r.at++
-        if (!sameEntry(le[1], re[1])) yield { type: 'modified', path: le[0], before: le[1], after: re[1] }
+        if (!(xn.raw && yn.raw && sameValueBytes(xn, x.at, yn, y.at))) {
+          // Different bytes are a different entry unless a block spells the same one otherwise.
+          const before = x.entry()
+          const after = y.entry()
+          if (!sameEntry(before, after)) yield { type: 'modified', path: xk, before, after }
+        }
+        x.advance()
+        y.advance()
       }
     }
+  }
+
+  /** Read the nodes of these frontier items (their CIDs, one `getMany`) into their `view`. */
+  private async loadFrontier(fs: Frontier[], keepLeaves: boolean): Promise<void> {
+    if (fs.length === 0) return
+    const views = await this.loadViews(
+      fs.map((f) => frontierCid(f)),
+      keepLeaves,
+    )
+    for (let i = 0; i < fs.length; i++) fs[i]!.view = views[i]!
+  }
+
+  /**
+   * {@link loadMany} for the diff: nodes of the shape the tree writes stay as their verified
+   * bytes (RawNode, see tree-raw.ts), others are decoded and checked as everywhere.
+   */
+  private async loadViews(cids: readonly CID[], keepLeaves: boolean): Promise<NodeView[]> {
+    const out = new Array<NodeView>(cids.length)
+    const missing: number[] = []
+    for (let i = 0; i < cids.length; i++) {
+      const hit = this.cache.get(cidToString(cids[i]!))
+      if (hit) out[i] = hit instanceof RawNode ? hit : new DecodedView(hit)
+      else missing.push(i)
+    }
+    if (missing.length === 0) return out
+    const blocks = await this.blocks.getMany(missing.map((i) => cids[i]!))
+    for (let j = 0; j < missing.length; j++) {
+      const i = missing[j]!
+      const cid = cids[i]!
+      const bytes = blocks[j]
+      // Read alone when missing, so that the error is the one node() gives.
+      if (!bytes) {
+        out[i] = new DecodedView(await this.node(cid))
+        continue
+      }
+      verifyBlock(cid, bytes)
+      const raw = cid.code === DAG_CBOR ? scanTreeNode(bytes) : undefined
+      const node = raw ?? checkTreeNode(cid, decodeBlockUnchecked(cid, bytes))
+      if (node.level > 0 || keepLeaves || this.cache.size < this.cacheLimit >> 1) this.keep(cidToString(cid), node)
+      out[i] = raw ?? new DecodedView(node as TreeNode)
+    }
+    return out
   }
 
   /**
@@ -404,7 +471,7 @@ export class ProllyTree {
     const out = new Array<TreeNode>(cids.length)
     const missing: number[] = []
     for (let i = 0; i < cids.length; i++) {
-      const hit = this.cache.get(cidToString(cids[i]!))
+      const hit = this.cached(cidToString(cids[i]!), cids[i]!)
       if (hit) out[i] = hit
       else missing.push(i)
     }
@@ -546,96 +613,233 @@ class Cursor {
   }
 }
 
-/** A node still to compare in a diff: its level, CID and greatest key. */
-type Frontier = { level: number; cid: CID; last: string }
+/**
+ * A node as the diff reads it: a RawNode (the bytes of a node of the usual shape), or a
+ * decoded node behind the same methods (a node from the cache, or of another shape).
+ */
+type NodeView = RawNode | DecodedView
+
+class DecodedView {
+  readonly raw = false
+  readonly length: number
+  readonly level: number
+  constructor(readonly node: TreeNode) {
+    this.level = node.level
+    this.length = node.level === 0 ? (node as LeafNode).entries.length : (node as InternalNode).children.length
+  }
+  key(i: number): string {
+    return this.node.level === 0 ? (this.node as LeafNode).entries[i]![0] : (this.node as InternalNode).children[i]![0]
+  }
+  cid(i: number): CID {
+    return this.node.level === 0 ? (this.node as LeafNode).entries[i]![1].cid : (this.node as InternalNode).children[i]![1]
+  }
+  entry(i: number): TreeEntry {
+    return (this.node as LeafNode).entries[i]![1]
+  }
+}
+
+/**
+ * A node still to compare in a diff: its level, and either the item of its parent that names
+ * it (`parent`, `index`) or, for a root, its CID. Its CID and greatest key are read from the
+ * parent only when needed; `view` is the node once read.
+ */
+type Frontier = { level: number; parent: NodeView | undefined; index: number; cid: CID | undefined; last: string | undefined; view: NodeView | undefined }
+
+/**
+ * The children `from` to `to` of a node just read: what a node of a frontier becomes, without
+ * an object per child (nearly all of them are dropped as shared right away).
+ */
+type Span = { level: number; parent: NodeView; from: number; to: number }
+
+function rootFrontier(cid: CID, view: NodeView): Frontier {
+  return { level: view.level, parent: undefined, index: 0, cid, last: view.length > 0 ? view.key(view.length - 1) : '', view }
+}
+
+const frontierCid = (f: Frontier): CID => (f.cid ??= f.parent!.cid(f.index))
 
 /** Leaves read at once by a diff, per side. */
 const LEAF_WINDOW = 64
 
-/**
- * Drop the nodes present on both sides. Equal CIDs mean equal content, hence the same last
- * key: a merge of the two lists by last key finds every pair.
- */
-function dropShared(left: Frontier[], right: Frontier[]): [Frontier[], Frontier[]] {
-  const l: Frontier[] = []
-  const r: Frontier[] = []
-  let i = 0
-  let j = 0
-  while (i < left.length && j < right.length) {
-    const x = left[i]!
-    const y = right[j]!
-    if (x.last < y.last) l.push(left[i++]!)
-    else if (y.last < x.last) r.push(right[j++]!)
-    else {
-      i++
-      j++
-      if (x.level !== y.level || !sameCid(x.cid, y.cid)) {
-        l.push(x)
-        r.push(y)
+/** Walks a frontier list of nodes and spans, item by item. */
+class FrontierCursor {
+  private k = 0
+  private i = 0
+  level = 0
+  parent: NodeView | undefined
+  index = 0
+  private last: string | undefined
+  private current: Frontier | undefined
+  constructor(private readonly list: (Frontier | Span)[]) {
+    this.settle()
+  }
+  get done(): boolean {
+    return this.k >= this.list.length
+  }
+  key(): string {
+    return (this.last ??= this.current ? (this.current.last ??= this.current.parent!.key(this.current.index)) : this.parent!.key(this.index))
+  }
+  cid(): CID {
+    return this.current ? frontierCid(this.current) : this.parent!.cid(this.index)
+  }
+  /** The current item as a Frontier (made now for an item of a span). */
+  take(): Frontier {
+    return this.current ?? { level: this.level, parent: this.parent, index: this.index, cid: undefined, last: this.last, view: undefined }
+  }
+  next(): void {
+    this.i++
+    this.settle()
+  }
+  private settle(): void {
+    this.last = undefined
+    for (; this.k < this.list.length; this.k++, this.i = 0) {
+      const x = this.list[this.k]!
+      if ('from' in x) {
+        if (x.from + this.i >= x.to) continue
+        this.current = undefined
+        this.level = x.level
+        this.parent = x.parent
+        this.index = x.from + this.i
+        return
       }
+      if (this.i > 0) continue
+      this.current = x
+      this.level = x.level
+      this.parent = x.parent
+      this.index = x.index
+      return
     }
   }
-  while (i < left.length) l.push(left[i++]!)
-  while (j < right.length) r.push(right[j++]!)
+}
+
+/**
+ * Drop the nodes present on both sides. Equal CIDs mean equal content, hence the same last
+ * key: a merge of the two lists by last key finds every pair. Two children named by the same
+ * bytes in their parents (same key, same CID, same count) are a pair without decoding either.
+ */
+function dropShared(left: (Frontier | Span)[], right: (Frontier | Span)[]): [Frontier[], Frontier[]] {
+  const l: Frontier[] = []
+  const r: Frontier[] = []
+  const x = new FrontierCursor(left)
+  const y = new FrontierCursor(right)
+  while (!x.done && !y.done) {
+    const xp = x.parent
+    const yp = y.parent
+    if (x.level === y.level && xp?.raw && yp?.raw && sameItemBytes(xp, x.index, yp, y.index)) {
+      x.next()
+      y.next()
+      continue
+    }
+    const xl = x.key()
+    const yl = y.key()
+    if (xl < yl) {
+      l.push(x.take())
+      x.next()
+    } else if (yl < xl) {
+      r.push(y.take())
+      y.next()
+    } else {
+      const same = xp?.raw && yp?.raw ? sameCidBytes(xp, x.index, yp, y.index) : sameCid(x.cid(), y.cid())
+      if (x.level !== y.level || !same) {
+        l.push(x.take())
+        r.push(y.take())
+      }
+      x.next()
+      y.next()
+    }
+  }
+  for (; !x.done; x.next()) l.push(x.take())
+  for (; !y.done; y.next()) r.push(y.take())
   return [l, r]
 }
 
-/** Replace the frontier's nodes of level `level` by their children (those that can hold keys under `prefix`). */
-function expandLevel(list: Frontier[], level: number, nodes: Map<string, TreeNode>, prefix: string): Frontier[] {
-  const out: Frontier[] = []
+/** Replace the frontier's nodes of level `level` (read into `view`) by their children (those that can hold keys under `prefix`). */
+function expandLevel(list: Frontier[], level: number, prefix: string): (Frontier | Span)[] {
+  const out: (Frontier | Span)[] = []
   const prefixEnd = prefix + '\uffff' // every path under `prefix` sorts before this
   for (const f of list) {
     if (f.level !== level) {
       out.push(f)
       continue
     }
-    const node = nodes.get(cidKey(f.cid))!
-    if (node.level !== f.level) throw new CorruptBlockError(cidToString(f.cid), `tree node of level ${node.level} where level ${f.level} was expected`)
-    const children = (node as InternalNode).children
-    for (let i = 0; i < children.length; i++) {
-      const c = children[i]!
-      if (prefix && (c[0] < prefix || (i > 0 && children[i - 1]![0] >= prefixEnd))) continue
-      out.push({ level: level - 1, cid: c[1], last: c[0] })
+    const node = f.view!
+    if (node.level !== f.level) throw new CorruptBlockError(cidToString(frontierCid(f)), `tree node of level ${node.level} where level ${f.level} was expected`)
+    let from = 0
+    let to = node.length
+    if (prefix) {
+      // Keys are sorted: the children that can hold keys under `prefix` are one run.
+      while (from < to && node.key(from) < prefix) from++
+      for (let i = Math.max(from, 1); i < to; i++) {
+        if (node.key(i - 1) >= prefixEnd) {
+          to = i
+          break
+        }
+      }
     }
+    if (from < to) out.push({ level: level - 1, parent: node, from, to })
   }
   return out
 }
 
 /** The entries of a list of leaves in order, read a window of leaves at a time. */
 class LeafReader {
-  items: [string, TreeEntry][] = []
+  /** The current entry: entry `at` of `node` (undefined: call fill). */
+  node: NodeView | undefined
   at = 0
+  private currentKey: string | undefined
+  private window: Frontier[] = []
+  private w = 0
   private next = 0
   constructor(
-    private readonly trees: ProllyTree,
+    private readonly load: (leaves: Frontier[]) => Promise<void>,
     private readonly leaves: Frontier[],
     private readonly prefix: string,
   ) {}
 
-  /** Read the next window into `items`; false when no leaves are left. */
-  async fill(): Promise<boolean> {
-    this.items = []
-    this.at = 0
-    while (this.items.length === 0 && this.next < this.leaves.length) {
-      const window = this.leaves.slice(this.next, this.next + LEAF_WINDOW)
-      this.next += window.length
-      const nodes = await this.trees.loadMany(
-        window.map((f) => f.cid),
-        { keepLeaves: false },
-      )
-      nodes.forEach((node, i) => {
-        if (node.level !== 0) throw new CorruptBlockError(cidToString(window[i]!.cid), `tree node of level ${node.level} where a leaf was expected`)
-        for (const e of (node as LeafNode).entries) if (!this.prefix || e[0].startsWith(this.prefix)) this.items.push(e)
-      })
-    }
-    return this.items.length > 0
+  /** The path of the current entry (decoded once). */
+  key(): string {
+    return (this.currentKey ??= this.node!.key(this.at))
   }
-}
+  entry(): TreeEntry {
+    return this.node!.entry(this.at)
+  }
+  advance(): void {
+    this.at++
+    this.currentKey = undefined
+    if (this.at >= this.node!.length || this.prefix) this.settle()
+  }
 
-/** A Map key for a CID: its bytes as a latin1 string (no base32 encoding). */
-function cidKey(cid: CID): string {
-  const b = cid.bytes
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1')
+  /** Read the next window of leaves if the current one is used up; false when no entries are left. */
+  async fill(): Promise<boolean> {
+    while (!this.node && this.next < this.leaves.length) {
+      this.window = this.leaves.slice(this.next, this.next + LEAF_WINDOW)
+      this.next += this.window.length
+      await this.load(this.window.filter((f) => !f.view))
+      for (const f of this.window) {
+        if (f.view!.level !== 0) throw new CorruptBlockError(cidToString(frontierCid(f)), `tree node of level ${f.view!.level} where a leaf was expected`)
+      }
+      this.w = 0
+      this.at = 0
+      this.currentKey = undefined
+      this.node = this.window[0]!.view
+      this.settle()
+    }
+    return this.node !== undefined
+  }
+
+  /** Move on to an entry (under the prefix) in this window, or leave `node` undefined. */
+  private settle(): void {
+    while (this.node) {
+      if (this.at < this.node.length) {
+        if (!this.prefix || this.key().startsWith(this.prefix)) return
+        this.at++
+        this.currentKey = undefined
+        continue
+      }
+      this.w++
+      this.at = 0
+      this.node = this.w < this.window.length ? this.window[this.w]!.view : undefined
+    }
+  }
 }
 
 function sameCid(a: CID, b: CID): boolean {
