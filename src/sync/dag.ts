@@ -27,12 +27,17 @@ export interface DagLink {
  * raw), then check the bytes against it. Throws CorruptBlockError naming the CID.
  */
 export function verifyIncoming(cid: CID, bytes: Uint8Array): void {
+  verifyBlock(checkIncomingCid(cid), bytes)
+}
+
+/** The CID-form half of {@link verifyIncoming}: the CID, if a pedigree store can hold it; CorruptBlockError otherwise. */
+export function checkIncomingCid(cid: CID): CID {
   const c = CID.asCID(cid)
   if (!c) throw new CorruptBlockError(String(cid), 'not a CID')
   if (c.version !== 1 || c.multihash.code !== SHA2_256 || (c.code !== DAG_CBOR && c.code !== RAW)) {
     throw new CorruptBlockError(cidToString(c.version === 1 ? c : c.toV1()), 'only CIDv1 with sha2-256 under dag-cbor or raw belongs in a pedigree store')
   }
-  verifyBlock(c, bytes)
+  return c
 }
 
 /**

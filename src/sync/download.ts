@@ -75,7 +75,7 @@ export async function download(local: Blockstore, remote: Transport, heads: read
         decided.add(c)
         if (localHas.has(c)) continue
         stored++
-        await writer.add({ cid: c, bytes: entry.bytes })
+        await writer.addVerified({ cid: c, bytes: entry.bytes })
         progress()
         for (const l of entry.links) {
           if (l.as === 'commit') walk.push(l.cid)
@@ -106,7 +106,7 @@ export async function download(local: Blockstore, remote: Transport, heads: read
           if (!l || !got.addNew(block.cid)) continue // not asked for: ignored
           verifyIncoming(block.cid, block.bytes)
           nextLevel.push(...linksOfNode(block.cid, block.bytes, l.as, l.optional))
-          await writer.add(block)
+          await writer.addVerified(block)
           progress()
         }
         const notSent = [...wanted.values()].filter((l) => !got.has(l.cid) && !l.optional)

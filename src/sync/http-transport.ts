@@ -346,7 +346,11 @@ export async function* readAhead(source: AsyncIterable<Block>, maxBytes: number)
   try {
     for (;;) {
       if (head < queue.length) {
-        const b = queue[head++]!
+        const b = queue[head]!
+        // Let go of it here: the taken part stays in the array until the next splice below,
+        // and a slot still holding its block kept every large block sent so far alive (a push
+        // of a 512 MiB file held all of it).
+        queue[head++] = undefined as unknown as Block
         // Array.shift is O(length) on a long queue (tens of thousands of small blocks fit in
         // maxBytes): take from a moving head instead, and drop the taken part now and then.
         if (head >= 4096 && head * 2 >= queue.length) {

@@ -7,12 +7,25 @@ import type { Repository } from '../repo/repository.js'
 import type { Blockstore } from '../store/blockstore.js'
 import { isAncestor } from './ancestry.js'
 import { checkComplete } from './complete.js'
-import { verifyIncoming } from './dag.js'
+import { checkIncomingCid } from './dag.js'
+import { verifyBlock, verifyBlockAsync } from '../codec/block.js'
 import type { PutBlocksResult, RemoteRefResult, RemoteRefUpdate, SyncProgress } from './transport.js'
 
 /** Verified blocks are written in batches of about this many bytes (or BATCH_BLOCKS blocks). */
 const BATCH_BYTES = 8 * 1024 * 1024
 const BATCH_BLOCKS = 1024
+/** Blocks at least this big are hashed on the hashing worker (codec/hash-worker.ts) while more arrive. */
+const WORKER_VERIFY_BYTES = 64 * 1024
+/** Most bytes of blocks waiting for their hash to be checked. */
+const MAX_VERIFYING_BYTES = 32 * 1024 * 1024
+
+interface Queued {
+  block: Block
+  /** The hash check in progress (large blocks); it never rejects: see `failure`. */
+  check?: Promise<void>
+  settled: boolean
+  failure?: { e: unknown }
+}
 
 /**
  * Gathers verified blocks and writes them in batches. `flush` on every way out, so that
@@ -20,30 +33,103 @@ const BATCH_BLOCKS = 1024
  *
  * One batch is written while the next one fills (at most one write in flight): receiving
  * (from a socket, a file) and writing (to disk, with its syncs) overlap instead of taking turns.
+ * Large blocks are hashed on the hashing worker while the next ones arrive (up to
+ * {@link MAX_VERIFYING_BYTES} ahead); blocks are stored in the order they came, and only once
+ * their hash matched.
  */
 export class VerifiedWriter {
   private batch: Block[] = []
   private bytes = 0
   private writing: Promise<void> | undefined
+  /** Blocks in arrival order whose checks may still be running. */
+  private queue: Queued[] = []
+  private queueHead = 0
+  private verifyingBytes = 0
   blocks = 0
   totalBytes = 0
 
   constructor(private readonly store: Blockstore) {}
 
-  /** Verify one incoming block (CID form and hash) and queue it; throws CorruptBlockError naming it. */
+  /** Verify one incoming block (CID form and hash) and queue it; throws CorruptBlockError naming it (now or at a later add or flush). */
   async add(block: Block): Promise<void> {
-    verifyIncoming(block.cid, block.bytes)
+    const cid = checkIncomingCid(block.cid)
+    if (block.bytes.length >= WORKER_VERIFY_BYTES) {
+      const entry: Queued = { block, settled: false }
+      // A failure is kept and thrown by the add or flush that reaches the block in order.
+      entry.check = verifyBlockAsync(cid, block.bytes).then(
+        () => {
+          entry.settled = true
+        },
+        (e: unknown) => {
+          entry.settled = true
+          entry.failure = { e }
+        },
+      )
+      this.queue.push(entry)
+      this.verifyingBytes += block.bytes.length
+    } else {
+      verifyBlock(cid, block.bytes)
+      if (this.queueHead === this.queue.length) return this.accept(block)
+      this.queue.push({ block, settled: true })
+    }
+    await this.advance(MAX_VERIFYING_BYTES)
+  }
+
+  /** Queue a block the caller has already verified against its CID (with {@link verifyIncoming}). */
+  async addVerified(block: Block): Promise<void> {
+    if (this.queueHead === this.queue.length) return this.accept(block)
+    this.queue.push({ block, settled: true })
+    await this.advance(MAX_VERIFYING_BYTES)
+  }
+
+  /** Write everything queued, and wait until every write has finished. */
+  async flush(): Promise<void> {
+    await this.advance(0)
+    await this.startWrite()
+    await this.settle()
+  }
+
+  /**
+   * Move checked blocks from the head of the queue into the batch, waiting for checks while
+   * more than `maxWaiting` bytes are being verified. On a failed check the blocks before it are
+   * written, the rest dropped, and the failure thrown.
+   */
+  private async advance(maxWaiting: number): Promise<void> {
+    while (this.queueHead < this.queue.length) {
+      const entry = this.queue[this.queueHead]!
+      if (!entry.settled) {
+        if (this.verifyingBytes <= maxWaiting) break
+        await entry.check
+      }
+      if (entry.failure) {
+        this.queue = []
+        this.queueHead = 0
+        this.verifyingBytes = 0
+        // What verified before it stays (a resumed transfer does not send it again).
+        await this.startWrite()
+          .then(() => this.settle())
+          .catch(() => {})
+        throw entry.failure.e
+      }
+      this.queue[this.queueHead++] = undefined as unknown as Queued
+      if (entry.check) this.verifyingBytes -= entry.block.bytes.length
+      await this.accept(entry.block)
+    }
+    if (this.queueHead === this.queue.length) {
+      this.queue = []
+      this.queueHead = 0
+    } else if (this.queueHead >= 1024 && this.queueHead * 2 >= this.queue.length) {
+      this.queue.splice(0, this.queueHead)
+      this.queueHead = 0
+    }
+  }
+
+  private async accept(block: Block): Promise<void> {
     this.batch.push(block)
     this.bytes += block.bytes.length
     this.blocks++
     this.totalBytes += block.bytes.length
     if (this.bytes >= BATCH_BYTES || this.batch.length >= BATCH_BLOCKS) await this.startWrite()
-  }
-
-  /** Write everything queued, and wait until every write has finished. */
-  async flush(): Promise<void> {
-    await this.startWrite()
-    await this.settle()
   }
 
   /** Wait for the write in flight (rethrowing its failure), then start writing the queued batch. */
