@@ -20,6 +20,7 @@
 // (the core imports nothing outside itself, so it may always run first; in a command it does).
 import { readdirSync, rmSync, statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
@@ -29,12 +30,35 @@ const dist = resolve(process.argv[2] ?? join(ROOT, 'dist'))
 const commands = join(dist, 'commands')
 
 // classic-level finds its compiled LevelDB binding through its own __dirname, which a bundle
-// does not have: load it from the installed package instead.
+// does not have: load it from the installed package instead. node-gyp-build, which picks the
+// binary, costs ~1.5 ms of CPU on every start (its module, then listing and parsing the names of
+// the prebuilt binaries); the binary it picks here at build time is tried first at run time, on
+// the same platform and only where node-gyp-build would pick it too (no local build, no
+// override, not musl), and anything else, a failure included, goes through node-gyp-build.
+const require = createRequire(import.meta.url)
+const levelDir = dirname(require.resolve('classic-level/package.json'))
+const builtBinary = relative(levelDir, require('node-gyp-build').resolve(levelDir)).split(sep).join('/')
+const platform = `${process.platform}-${process.arch}`
 const nativeBinding = {
   name: 'classic-level-binding',
   setup(b) {
     b.onLoad({ filter: /classic-level[\\/]binding\.js$/ }, () => ({
-      contents: "module.exports = require('node-gyp-build')(require('node:path').dirname(require.resolve('classic-level/package.json')))",
+      contents: `const { existsSync } = require('node:fs')
+const { dirname, join } = require('node:path')
+const dir = dirname(require.resolve('classic-level/package.json'))
+function prebuilt() {
+  const e = process.env
+  if (${JSON.stringify(!builtBinary.startsWith('prebuilds/'))} || \`\${process.platform}-\${process.arch}\` !== ${JSON.stringify(platform)}) return undefined
+  if (e.CLASSIC_LEVEL_PREBUILD || e.PREBUILDS_ONLY || e.LIBC || e.npm_config_arch || e.npm_config_platform) return undefined
+  if (existsSync(join(dir, 'build')) || (process.platform === 'linux' && existsSync('/etc/alpine-release'))) return undefined
+  try {
+    return require(join(dir, ${JSON.stringify(builtBinary)}))
+  } catch {
+    return undefined
+  }
+}
+module.exports = prebuilt() ?? require('node-gyp-build')(dir)
+`,
       loader: 'js',
     }))
   },
