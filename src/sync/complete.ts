@@ -15,6 +15,11 @@ export interface CheckCompleteOptions {
   known?: Iterable<CID>
   /** Says where the check runs, for the error message ("the remote at …"). */
   where?: string
+  /**
+   * Blocks known to be in `blocks`, verified against their CIDs and valid dag-cbor maps (all a
+   * record must be; see receive.ts `receivedMaps`): reached as records, they are not read again.
+   */
+  checked?: { has(cid: CID): boolean }
   onProgress?: (checked: number) => void
 }
 
@@ -50,7 +55,7 @@ const BATCH = 1024
  * @example
  * await checkComplete(repo.blocks, [newHead], { known: [oldHead] })
  */
-export async function checkComplete(blocks: Blockstore, heads: readonly CID[], { known = [], where = 'incomplete DAG', onProgress }: CheckCompleteOptions = {}): Promise<CheckCompleteResult> {
+export async function checkComplete(blocks: Blockstore, heads: readonly CID[], { known = [], where = 'incomplete DAG', checked: checkedBlocks, onProgress }: CheckCompleteOptions = {}): Promise<CheckCompleteResult> {
   const trees = new ProllyTree(blocks)
   const missing: MissingBlock[] = []
   const seen = new CidSet()
@@ -66,7 +71,7 @@ export async function checkComplete(blocks: Blockstore, heads: readonly CID[], {
   if (missing.length > 0) throw new IncompleteDagError(missing, where)
 
   // 2. Each new commit's tree: where it differs from its first parent's (complete) tree.
-  const walk = new TypedWalk(blocks, seen, missing, progress)
+  const walk = new TypedWalk(blocks, seen, missing, progress, checkedBlocks)
   for (const info of fresh) {
     if (!info.tree) continue
     const parent = info.parents[0] ? infos.get(info.parents[0]) : undefined
@@ -113,6 +118,7 @@ class TypedWalk {
     private readonly seen: CidSet,
     private readonly missing: MissingBlock[],
     private readonly progress: (n: number) => void,
+    private readonly checked?: { has(cid: CID): boolean },
   ) {}
 
   async run(start: DagLink[]): Promise<void> {
@@ -123,7 +129,8 @@ class TypedWalk {
         const batch = level.slice(i, i + BATCH).filter((l) => this.seen.addNew(l.cid))
         if (batch.length === 0) continue
         const chunks = batch.filter((l) => l.as === 'chunk')
-        const nodes = batch.filter((l) => l.as !== 'chunk')
+        const checked = this.checked
+        const nodes = batch.filter((l) => l.as !== 'chunk' && !(checked && l.as === 'record' && checked.has(l.cid)))
         await this.checkChunks(chunks)
         const got = await this.blocks.getMany(nodes.map((l) => l.cid))
         nodes.forEach((l, j) => {

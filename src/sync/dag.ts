@@ -78,6 +78,29 @@ export function linksOfNode(cid: CID, bytes: Uint8Array, as: NodeKind, optional 
   }
 }
 
+/**
+ * Whether dag-cbor `bytes` may hold a link. A link is tag 42, which dag-cbor's shortest form
+ * writes as the two bytes 0xd8 0x2a; bytes without that pair hold none, whatever else they
+ * hold. (The pair may also occur inside a string or a number: then the block is decoded.)
+ */
+export function mayHoldLinks(bytes: Uint8Array): boolean {
+  const last = bytes.length - 1
+  for (let i = bytes.indexOf(0xd8); i >= 0 && i < last; i = bytes.indexOf(0xd8, i + 1)) {
+    if (bytes[i + 1] === 0x2a) return true
+  }
+  return false
+}
+
+/**
+ * {@link linksOfNode} for blocks of this store being sent (already verified, or written here):
+ * a record, or a block a record links to, that cannot hold a link is not decoded. A record must
+ * still start as a map (major type 5); anything else goes through linksOfNode, which says why.
+ */
+export function linksOfLocalNode(cid: CID, bytes: Uint8Array, as: NodeKind, optional = false): DagLink[] {
+  if (cid.code === DAG_CBOR && (as === 'record' || as === 'any') && bytes.length > 0 && (as === 'any' || bytes[0]! >>> 5 === 5) && !mayHoldLinks(bytes)) return []
+  return linksOfNode(cid, bytes, as, optional)
+}
+
 /** Tree node links; the same shape check as model/tree.ts applies when it reads a node. */
 function treeLinks(cid: CID, value: unknown, optional: boolean): DagLink[] {
   const bad = (why: string): never => {
@@ -130,6 +153,13 @@ export class CidMap<V> {
   }
   delete(cid: CID): boolean {
     return this.map.delete(cidKey(cid))
+  }
+  /** Get and delete. */
+  take(cid: CID): V | undefined {
+    const k = cidKey(cid)
+    const v = this.map.get(k)
+    if (v !== undefined) this.map.delete(k)
+    return v
   }
   values(): IterableIterator<V> {
     return this.map.values()

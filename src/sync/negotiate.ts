@@ -1,7 +1,7 @@
 import type { Block } from '../codec/block.js'
 import { RAW, type CID } from '../codec/cid.js'
 import type { Blockstore } from '../store/blockstore.js'
-import { CidMap, CidSet, linksOfNode, type DagLink } from './dag.js'
+import { CidMap, CidSet, linksOfLocalNode, type DagLink } from './dag.js'
 import { forEachConcurrently } from '../util/concurrently.js'
 import { IncompleteDagError, type MissingBlock } from './errors.js'
 import type { SyncProgress, Transport } from './transport.js'
@@ -45,8 +45,18 @@ export interface NegotiateOptions {
   batchSize?: number
   /** Most CIDs per request (default {@link MAX_BATCH}). */
   maxBatch?: number
+  /**
+   * Where to keep the bytes of blocks read while negotiating that link nowhere (records), for
+   * {@link readBlocks} to send without reading them again; at most `keepBytes` in all.
+   */
+  keep?: CidMap<Uint8Array>
+  /** Default {@link KEEP_BYTES}. */
+  keepBytes?: number
   onProgress?: (p: SyncProgress) => void
 }
+
+/** Bytes of blocks negotiation keeps for sending (a 100k-record push reads ~37 MiB of records). */
+export const KEEP_BYTES = 64 * 1024 * 1024
 
 export interface Negotiation {
   /** The blocks to send, every block after the blocks it links to (children first). */
@@ -84,7 +94,7 @@ export async function negotiate(
   local: Blockstore,
   remote: Pick<Transport, 'hasMany'>,
   heads: readonly CID[],
-  { known = [], lacking = [], batchSize = DEFAULT_BATCH, maxBatch = MAX_BATCH, onProgress }: NegotiateOptions = {},
+  { known = [], lacking = [], batchSize = DEFAULT_BATCH, maxBatch = MAX_BATCH, keep, keepBytes = KEEP_BYTES, onProgress }: NegotiateOptions = {},
 ): Promise<Negotiation> {
   const had = new CidSet(known)
   const answers = new CidMap<boolean>()
@@ -102,12 +112,20 @@ export async function negotiate(
     examined += cids.length
     onProgress?.({ phase: 'negotiate', blocks: examined, bytes: 0 })
   }
+  let keptBytes = 0
   const read = async (links: readonly DagLink[]): Promise<(DagLink[] | undefined)[]> => {
     const got = await local.getMany(links.map((l) => l.cid))
     return links.map((l, i) => {
       const bytes = got[i]
       if (!bytes) return undefined
-      return linksOfNode(l.cid, bytes, l.as, l.optional)
+      const out = linksOfLocalNode(l.cid, bytes, l.as, l.optional)
+      // Blocks that link nowhere (records, mostly) are kept to be sent as read, up to a budget:
+      // readBlocks would read them all again.
+      if (keep && out.length === 0 && keptBytes + bytes.length <= keepBytes) {
+        keep.set(l.cid, bytes)
+        keptBytes += bytes.length
+      }
+      return out
     })
   }
   const localMissing = (m: MissingBlock[]): never => {
@@ -237,13 +255,25 @@ function postOrder(needed: CidMap<Needed>, starts: readonly CID[]): CID[] {
   return out
 }
 
-/** Read blocks from the local store in order, a few at a time, for `putBlocks`. */
-export async function* readBlocks(local: Blockstore, order: readonly CID[], onProgress?: (p: SyncProgress) => void): AsyncGenerator<Block> {
+/**
+ * Read blocks from the local store in order, a few at a time, for `putBlocks`; blocks in
+ * `kept` (see {@link NegotiateOptions.keep}) are sent from there, and let go of.
+ */
+export async function* readBlocks(local: Blockstore, order: readonly CID[], onProgress?: (p: SyncProgress) => void, kept?: CidMap<Uint8Array>): AsyncGenerator<Block> {
   let blocks = 0
   let bytes = 0
   for (let i = 0; i < order.length; i += 64) {
     const slice = order.slice(i, i + 64)
-    const got = await local.getMany(slice)
+    let got: (Uint8Array | undefined)[]
+    if (kept && kept.size > 0) {
+      got = slice.map((c) => kept.take(c))
+      const missing = slice.filter((_, j) => got[j] === undefined)
+      if (missing.length > 0) {
+        const read = await local.getMany(missing)
+        let k = 0
+        got = got.map((b) => b ?? read[k++])
+      }
+    } else got = await local.getMany(slice)
     for (let j = 0; j < slice.length; j++) {
       const b = got[j]
       if (!b) throw new IncompleteDagError([{ cid: slice[j]!, as: 'any' }], 'the local store lost a block while sending it')

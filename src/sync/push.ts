@@ -5,6 +5,7 @@ import { REMOTE_PREFIX, TAG_PREFIX, checkRefName } from '../refs/ref-name.js'
 import type { Repository } from '../repo/repository.js'
 import { isAncestor } from './ancestry.js'
 import { connect, type ConnectOptions } from './connect.js'
+import { CidMap } from './dag.js'
 import { missingOf } from './errors.js'
 import { DEFAULT_BATCH, negotiate, readBlocks } from './negotiate.js'
 import { trackingRef } from './remote.js'
@@ -70,8 +71,9 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
     }
     const moving = plan.filter((p) => p.status !== 'up-to-date')
     if (moving.length > 0) {
-      const { order } = await negotiate(repo.blocks, t, moving.map((p) => p.new), { known: [...remoteRefs.values()], batchSize, onProgress })
-      if (order.length > 0) await t.putBlocks(readBlocks(repo.blocks, order, onProgress))
+      const kept = new CidMap<Uint8Array>()
+      const { order } = await negotiate(repo.blocks, t, moving.map((p) => p.new), { known: [...remoteRefs.values()], batchSize, keep: kept, onProgress })
+      if (order.length > 0) await t.putBlocks(readBlocks(repo.blocks, order, onProgress, kept))
     }
     for (const p of plan) {
       if (p.status !== 'up-to-date') {

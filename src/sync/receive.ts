@@ -9,6 +9,9 @@ import { isAncestor } from './ancestry.js'
 import { checkComplete } from './complete.js'
 import { checkIncomingCid } from './dag.js'
 import { verifyBlock, verifyBlockAsync } from '../codec/block.js'
+import { DAG_CBOR } from '../codec/cid.js'
+import { decodeDagCborFields } from '../codec/dag-cbor-decode.js'
+import { CidSet } from './dag.js'
 import type { PutBlocksResult, RemoteRefResult, RemoteRefUpdate, SyncProgress } from './transport.js'
 
 /** Verified blocks are written in batches of about this many bytes (or BATCH_BLOCKS blocks). */
@@ -19,7 +22,31 @@ const WORKER_VERIFY_BYTES = 64 * 1024
 /** Most bytes of blocks waiting for their hash to be checked. */
 const MAX_VERIFYING_BYTES = 32 * 1024 * 1024
 
+/** Most CIDs a store's {@link receivedMaps} holds (about 100 bytes each); then it starts again. */
+const MAX_REMEMBERED = 512 * 1024
+const NO_FIELDS: ReadonlySet<string> = new Set()
+const remembered = new WeakMap<Blockstore, CidSet>()
+
+/**
+ * Blocks this process received into `store` (from a push) and stored, each verified against its
+ * CID and found to be a valid dag-cbor map, which is all a record must be: the completeness
+ * check before a ref moves need not read them again (a push of 100k records read, re-hashed
+ * and decoded every one of them a second time). Bounded: the oldest are forgotten, which only
+ * means reading those again.
+ */
+export function receivedMaps(store: Blockstore): { has(cid: CID): boolean } | undefined {
+  return remembered.get(store)
+}
+
+function remember(store: Blockstore, cids: readonly CID[]): void {
+  let set = remembered.get(store)
+  if (!set || set.size + cids.length > MAX_REMEMBERED) remembered.set(store, (set = new CidSet()))
+  for (const c of cids) set.add(c)
+}
+
 interface Queued {
+  /** A small dag-cbor block that validated as a map (see {@link receivedMaps}). */
+  map?: boolean
   block: Block
   /** The hash check in progress (large blocks); it never rejects: see `failure`. */
   check?: Promise<void>
@@ -45,10 +72,19 @@ export class VerifiedWriter {
   private queue: Queued[] = []
   private queueHead = 0
   private verifyingBytes = 0
+  /** Blocks of the batch that validated as dag-cbor maps, remembered once it is stored. */
+  private batchMaps: CID[] = []
   blocks = 0
   totalBytes = 0
 
-  constructor(private readonly store: Blockstore) {}
+  /**
+   * @param rememberMaps check each small dag-cbor block for being a valid map, and remember the
+   *   ones that are once stored ({@link receivedMaps}): for a receiver whose ref update follows.
+   */
+  constructor(
+    private readonly store: Blockstore,
+    private readonly rememberMaps = false,
+  ) {}
 
   /** Verify one incoming block (CID form and hash) and queue it; throws CorruptBlockError naming it (now or at a later add or flush). */
   async add(block: Block): Promise<void> {
@@ -69,8 +105,9 @@ export class VerifiedWriter {
       this.verifyingBytes += block.bytes.length
     } else {
       verifyBlock(cid, block.bytes)
-      if (this.queueHead === this.queue.length) return this.accept(block)
-      this.queue.push({ block, settled: true })
+      const map = this.rememberMaps && cid.code === DAG_CBOR && decodeDagCborFields(block.bytes, NO_FIELDS) !== undefined
+      if (this.queueHead === this.queue.length) return this.accept(block, map)
+      this.queue.push({ block, settled: true, map })
     }
     await this.advance(MAX_VERIFYING_BYTES)
   }
@@ -113,7 +150,7 @@ export class VerifiedWriter {
       }
       this.queue[this.queueHead++] = undefined as unknown as Queued
       if (entry.check) this.verifyingBytes -= entry.block.bytes.length
-      await this.accept(entry.block)
+      await this.accept(entry.block, entry.map)
     }
     if (this.queueHead === this.queue.length) {
       this.queue = []
@@ -124,8 +161,9 @@ export class VerifiedWriter {
     }
   }
 
-  private async accept(block: Block): Promise<void> {
+  private async accept(block: Block, map = false): Promise<void> {
     this.batch.push(block)
+    if (map) this.batchMaps.push(block.cid)
     this.bytes += block.bytes.length
     this.blocks++
     this.totalBytes += block.bytes.length
@@ -139,7 +177,12 @@ export class VerifiedWriter {
     const batch = this.batch
     this.batch = []
     this.bytes = 0
-    const writing = this.store.putMany(batch)
+    const maps = this.batchMaps
+    this.batchMaps = []
+    // Remembered only once stored: a block remembered is one the store has.
+    const writing = this.store.putMany(batch).then(() => {
+      if (maps.length > 0) remember(this.store, maps)
+    })
     // A failure is reported by the next add or flush; until then it must not go unhandled.
     writing.catch(() => {})
     this.writing = writing
@@ -165,7 +208,7 @@ export async function receiveBlocks(
   source: AsyncIterable<Block>,
   { onProgress }: { onProgress?: (p: SyncProgress) => void } = {},
 ): Promise<PutBlocksResult> {
-  const writer = new VerifiedWriter(store)
+  const writer = new VerifiedWriter(store, true)
   try {
     for await (const block of source) {
       await writer.add(block)
@@ -221,6 +264,7 @@ export async function receiveRefUpdate(repo: Repository, update: RemoteRefUpdate
   }
   await checkComplete(repo.blocks, [next], {
     known: await refValues(repo),
+    checked: receivedMaps(repo.blocks),
     where: `the store at ${repo.location} cannot move '${name}' to ${cidToString(next)}`,
   })
   if (expected && !force && !(await isAncestor(repo.blocks, expected, next))) {
