@@ -100,22 +100,18 @@ const ITEM_END = 7
 
 const textDecoder = new TextDecoder()
 
-// The block being scanned: module state, as in the decoder (synchronous, never re-entered).
-let d: Uint8Array = new Uint8Array(0)
-let p = 0
-const NO = new Error('not the tree node shape')
-
-const bytesOf = (s: string): number[] => [...Buffer.from(s, 'latin1')]
+const bytesOf = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'latin1'))
+const concat = (...parts: (number[] | Uint8Array)[]): Uint8Array => Uint8Array.from(parts.flatMap((x) => [...x]))
 /** a3 "kind" "tree" "level": the start of every tree node. */
-const HEAD = [0xa3, 0x64, ...bytesOf('kind'), 0x64, ...bytesOf('tree'), 0x65, ...bytesOf('level')]
-const ENTRIES = [0x67, ...bytesOf('entries')]
-const CHILDREN = [0x68, ...bytesOf('children')]
-/** {"cid": tag 42, 37-byte string, 0x00, CIDv1 prefix up to the codec. */
-const ENTRY_CID = [0xa3, 0x63, ...bytesOf('cid')]
-const LINK = [0xd8, 0x2a, 0x58, 0x25, 0x00, 0x01]
-const SHA2_256_32 = [0x12, 0x20]
-const KIND = [0x64, ...bytesOf('kind')]
-const SIZE = [0x64, ...bytesOf('size')]
+const HEAD = concat([0xa3, 0x64], bytesOf('kind'), [0x64], bytesOf('tree'), [0x65], bytesOf('level'))
+const ENTRIES = concat([0x67], bytesOf('entries'))
+const CHILDREN = concat([0x68], bytesOf('children'))
+/** An entry's value up to its link: {"cid": */
+const ENTRY_CID = concat([0xa3, 0x63], bytesOf('cid'))
+/** Tag 42, a 37-byte string, 0x00, CID version 1. */
+const LINK = Uint8Array.from([0xd8, 0x2a, 0x58, 0x25, 0x00, 0x01])
+const KIND = concat([0x64], bytesOf('kind'))
+const SIZE = concat([0x64], bytesOf('size'))
 
 /**
  * The node in `bytes` (already verified against its CID) if it has exactly the shape the tree
@@ -123,118 +119,113 @@ const SIZE = [0x64, ...bytesOf('size')]
  * level, children: [[path, cid, count]…]}`, in dag-cbor's strict form, with CIDv1 sha2-256
  * dag-cbor or raw links. Undefined for anything else (decode that block instead): then the
  * decoder and the node check give the value or the error, exactly as for any block.
+ *
+ * One function with local state and small helpers V8 inlines: a cold diff runs it ~350 times,
+ * much of that before it is optimised. Every read checks that its bytes are there first.
  */
 export function scanTreeNode(bytes: Uint8Array): RawNode | undefined {
-  d = bytes
-  p = 0
-  try {
-    literal(HEAD)
-    if (p >= d.length || d[p]! >>> 5 !== 0) return undefined
-    const level = argument(d[p++]! & 31)
-    if (level > 64) return undefined
-    literal(level === 0 ? ENTRIES : CHILDREN)
-    if (p >= d.length || d[p]! >>> 5 !== 4) return undefined
-    const n = argument(d[p++]! & 31)
-    if (n > d.length - p || (level > 0 && n === 0)) return undefined
-    const at = new Int32Array(n * FIELDS)
-    const numbers = new Float64Array(n)
-    for (let i = 0; i < n; i++) {
-      const o = i * FIELDS
-      at[o + ITEM_START] = p
-      byte(level === 0 ? 0x82 : 0x83)
-      text()
-      at[o + KEY_START] = textStart
-      at[o + KEY_END] = p
-      if (level === 0) literal(ENTRY_CID)
-      at[o + CID_START] = link()
-      at[o + CID_END] = p
-      if (level === 0) {
-        literal(KIND)
-        text()
-        at[o + KIND_START] = textStart
-        at[o + KIND_END] = p
-        literal(SIZE)
-      }
-      if (p >= d.length || d[p]! >>> 5 !== 0) return undefined
-      numbers[i] = argument(d[p++]! & 31)
-      at[o + ITEM_END] = p
+  const d = bytes
+  const end = d.length
+  let p = match(d, 0, HEAD)
+  if (p < 0 || p >= end || d[p]! >>> 5 !== 0) return undefined
+  const level = argumentAt(d, p)
+  if (level < 0 || level > 64) return undefined
+  p = match(d, p + argumentLength(d, p), level === 0 ? ENTRIES : CHILDREN)
+  if (p < 0 || p >= end || d[p]! >>> 5 !== 4) return undefined
+  const n = argumentAt(d, p)
+  if (n < 0) return undefined
+  p += argumentLength(d, p)
+  if (n > end - p || (level > 0 && n === 0)) return undefined
+  const at = new Int32Array(n * FIELDS)
+  const numbers = new Float64Array(n)
+  const head = level === 0 ? 0x82 : 0x83
+  for (let i = 0, o = 0; i < n; i++, o += FIELDS) {
+    at[o + ITEM_START] = p
+    if (p >= end || d[p] !== head) return undefined
+    p++
+    // The key: a text string.
+    if (p >= end || d[p]! >>> 5 !== 3) return undefined
+    let k = argumentAt(d, p)
+    if (k < 0) return undefined
+    p += argumentLength(d, p)
+    if (k > end - p) return undefined
+    at[o + KEY_START] = p
+    p += k
+    at[o + KEY_END] = p
+    // The link: tag 42, 0x00, CIDv1, dag-cbor or raw, sha2-256, 32 bytes.
+    if (level === 0) p = match(d, p, ENTRY_CID)
+    if (p >= 0) p = match(d, p, LINK)
+    if (p < 0 || 35 > end - p) return undefined
+    if ((d[p] !== DAG_CBOR && d[p] !== RAW) || d[p + 1] !== 0x12 || d[p + 2] !== 0x20) return undefined
+    at[o + CID_START] = p - 1
+    p += 35
+    at[o + CID_END] = p
+    if (level === 0) {
+      // "kind": a text string, then "size".
+      p = match(d, p, KIND)
+      if (p < 0 || p >= end || d[p]! >>> 5 !== 3) return undefined
+      k = argumentAt(d, p)
+      if (k < 0) return undefined
+      p += argumentLength(d, p)
+      if (k > end - p) return undefined
+      at[o + KIND_START] = p
+      p += k
+      at[o + KIND_END] = p
+      p = match(d, p, SIZE)
+      if (p < 0) return undefined
     }
-    if (p !== d.length) return undefined
-    return new RawNode(level, bytes, n, at, numbers)
-  } catch {
-    return undefined
-  } finally {
-    d = EMPTY
+    // The size or count: an unsigned integer.
+    if (p >= end || d[p]! >>> 5 !== 0) return undefined
+    const v = argumentAt(d, p)
+    if (v < 0) return undefined
+    numbers[i] = v
+    p += argumentLength(d, p)
+    at[o + ITEM_END] = p
   }
+  return p === end ? new RawNode(level, bytes, n, at, numbers) : undefined
 }
 
-const EMPTY = new Uint8Array(0)
-
-function byte(b: number): void {
-  if (p >= d.length || d[p] !== b) throw NO
-  p++
+/** Where `bs` ends if the bytes at `p` are `bs`, else -1. */
+function match(d: Uint8Array, p: number, bs: Uint8Array): number {
+  if (p < 0 || bs.length > d.length - p) return -1
+  for (let i = 0; i < bs.length; i++) if (d[p + i] !== bs[i]) return -1
+  return p + bs.length
 }
 
-function literal(bs: readonly number[]): void {
-  if (bs.length > d.length - p) throw NO
-  for (let i = 0; i < bs.length; i++) if (d[p + i] !== bs[i]) throw NO
-  p += bs.length
+/** Bytes taken by the head of the item at `p` (its first byte and its argument). */
+function argumentLength(d: Uint8Array, p: number): number {
+  const minor = d[p]! & 31
+  return minor < 24 ? 1 : minor === 24 ? 2 : minor === 25 ? 3 : minor === 26 ? 5 : 9
 }
 
-/** Move past a text string, its bytes starting at `textStart` (no array returned: one per entry was most of the garbage). */
-let textStart = 0
-function text(): void {
-  if (p >= d.length || d[p]! >>> 5 !== 3) throw NO
-  const n = argument(d[p++]! & 31)
-  if (n > d.length - p) throw NO
-  textStart = p
-  p += n
-}
-
-/** A link as the tree writes it (tag 42, 0x00, a CIDv1 dag-cbor or raw, sha2-256): where the CID's bytes start. */
-function link(): number {
-  literal(LINK)
-  const start = p - 1
-  if (p >= d.length || (d[p] !== DAG_CBOR && d[p] !== RAW)) throw NO
-  p++
-  literal(SHA2_256_32)
-  if (32 > d.length - p) throw NO
-  p += 32
-  return start
-}
-
-/** An argument in its shortest form, under the decoder's rules (dag-cbor-decode.ts). */
-function argument(minor: number): number {
+/** The argument of the item at `p` (a value or length), -1 if past the end or not in the shortest form (the decoder's rules, dag-cbor-decode.ts). */
+function argumentAt(d: Uint8Array, p: number): number {
+  const end = d.length
+  if (p >= end) return -1
+  const minor = d[p]! & 31
   if (minor < 24) return minor
   let n: number
   switch (minor) {
     case 24:
-      if (p + 1 > d.length) throw NO
-      n = d[p]!
-      p += 1
-      if (n < 24) throw NO
-      return n
+      if (p + 2 > end) return -1
+      n = d[p + 1]!
+      return n < 24 ? -1 : n
     case 25:
-      if (p + 2 > d.length) throw NO
-      n = (d[p]! << 8) | d[p + 1]!
-      p += 2
-      if (n < 0x100) throw NO
-      return n
+      if (p + 3 > end) return -1
+      n = (d[p + 1]! << 8) | d[p + 2]!
+      return n < 0x100 ? -1 : n
     case 26:
-      if (p + 4 > d.length) throw NO
-      n = d[p]! * 0x1000000 + ((d[p + 1]! << 16) | (d[p + 2]! << 8) | d[p + 3]!)
-      p += 4
-      if (n < 0x10000) throw NO
-      return n
+      if (p + 5 > end) return -1
+      n = d[p + 1]! * 0x1000000 + ((d[p + 2]! << 16) | (d[p + 3]! << 8) | d[p + 4]!)
+      return n < 0x10000 ? -1 : n
     case 27: {
-      if (p + 8 > d.length) throw NO
-      const hi = d[p]! * 0x1000000 + ((d[p + 1]! << 16) | (d[p + 2]! << 8) | d[p + 3]!)
-      const lo = d[p + 4]! * 0x1000000 + ((d[p + 5]! << 16) | (d[p + 6]! << 8) | d[p + 7]!)
-      p += 8
-      if (hi === 0 || hi >= 0x1fffff) throw NO
-      return hi * 0x100000000 + lo
+      if (p + 9 > end) return -1
+      const hi = d[p + 1]! * 0x1000000 + ((d[p + 2]! << 16) | (d[p + 3]! << 8) | d[p + 4]!)
+      const lo = d[p + 5]! * 0x1000000 + ((d[p + 6]! << 16) | (d[p + 7]! << 8) | d[p + 8]!)
+      // Below 2^32 is not the shortest form; from about 2^53 on, the decoder makes BigInts.
+      return hi === 0 || hi >= 0x1fffff ? -1 : hi * 0x100000000 + lo
     }
     default:
-      throw NO
+      return -1
   }
 }
