@@ -1,7 +1,7 @@
 import type { Aggregator } from 'mingo'
 import { compare, resolve } from 'mingo/util'
 import { base32 } from 'multiformats/bases/base32'
-import { CID, DAG_CBOR, base32Multibase, cidToString } from '../codec/cid.js'
+import { CID, DAG_CBOR, base32Multibase, cidFromBytes, cidToString } from '../codec/cid.js'
 import { decodeBlockUnchecked, verifyBlock } from '../codec/block.js'
 import { decodeDagCborFields } from '../codec/dag-cbor-decode.js'
 import { InvalidInputError, NotFoundError } from '../errors.js'
@@ -87,6 +87,11 @@ async function mingoQuery(doc: Record<string, unknown>): Promise<{ test(row: unk
 /** Blocks per `getMany`: small at first so that a `limit` stops early, then large for throughput. */
 const FIRST_BATCH = 16
 const MAX_BATCH = 512
+/**
+ * Records read as one window with a filter: in CID order, the matching rows put back in path
+ * order (see Window.cidOrder). At most 65536 (the order packs a position into 16 bits).
+ */
+const MAX_WINDOW = 16384
 /** `getMany` calls in flight while the previous batches are decoded and matched. */
 const READ_AHEAD = 2
 /** Rows gathered before the top-N is re-sorted (at least `limit`, so that the work stays O(n log N)). */
@@ -337,36 +342,66 @@ function linksAsStrings(value: unknown): unknown {
 }
 
 /**
- * The matching rows of a tree, in path order, a batch at a time. Block reads run READ_AHEAD
- * batches ahead of decoding; when the consumer stops, the reads in flight are abandoned.
- * Only bytes wait in flight: a batch is decoded and matched when its turn comes, so records
- * that do not match die young instead of being promoted by the garbage collector.
+ * The matching rows of a tree, in path order, a window of records at a time. Block reads run
+ * READ_AHEAD batches ahead of decoding; when the consumer stops, the reads in flight are
+ * abandoned. Only bytes wait in flight: a batch is decoded and matched when its turn comes, so
+ * records that do not match die young instead of being promoted by the garbage collector.
+ *
+ * With a filter, a window's records are read in CID order (see Window.cidOrder) and its
+ * matching rows put back in path order before they are passed on: a store keyed by CID keeps
+ * blocks in about that order, and a record in path order is a random read. Without a filter
+ * every record is a row, and a window is one batch (rows held: at most MAX_BATCH).
  */
 async function* matchingRows(repo: Repository, root: CID, prefix: string, match: Match, taints?: Map<string, Taint>): AsyncGenerator<QueryRow[]> {
-  type Read = { batch: [string, CID][]; blocks: Promise<(Uint8Array | undefined)[]> }
-  const inFlight: Read[] = []
+  type Read = { window: Window; at: ArrayLike<number>; cids?: CID[]; blocks?: Promise<(Uint8Array | undefined)[]> }
+  const maxWindow = match ? MAX_WINDOW : MAX_BATCH
+  const reads: Read[] = []
+  let sent = 0
   let size = FIRST_BATCH
-  let batch: [string, CID][] = []
-  const send = (): void => {
-    const blocks = repo.blocks.getMany(batch.map((b) => b[1]))
-    blocks.catch(() => {}) // awaited below in order; this only keeps an abandoned read from being "unhandled"
-    inFlight.push({ batch, blocks })
-    batch = []
-    size = Math.min(size * 2, MAX_BATCH)
+  let window = new Window(size)
+  // Keep READ_AHEAD + 1 reads in flight, in order.
+  const pump = (): void => {
+    for (; sent < reads.length && sent <= READ_AHEAD; sent++) {
+      const read = reads[sent]!
+      // CID objects made only now, so that they die young (see Window).
+      read.cids = Array.from(read.at, (i) => read.window.cid(i))
+      read.blocks = repo.blocks.getMany(read.cids)
+      read.blocks.catch(() => {}) // awaited below in order; this only keeps an abandoned read from being "unhandled"
+    }
+  }
+  const seal = (): void => {
+    const w = window
+    const n = w.paths.length
+    const order = n > MAX_BATCH ? w.cidOrder() : undefined
+    for (let i = 0; i < n; i += MAX_BATCH) {
+      const end = Math.min(i + MAX_BATCH, n)
+      const at = order ? order.subarray(i, end) : range(i, end)
+      reads.push({ window: w, at })
+    }
+    w.seal()
+    size = Math.min(size * 2, maxWindow)
+    window = new Window(size)
+    pump()
   }
   // `_cid` text is made for the rows that match only, unless the filter looks at it.
   const eager = !match || match.usesCid
   const test = (row: QueryRow): boolean => mingo('filter', () => match!.test(row))
   const quick = match?.quick
-  const next = async (): Promise<QueryRow[]> => {
-    const read = inFlight.shift()!
-    const blocks = await read.blocks
-    const out: QueryRow[] = []
+  /** Decode and match the next read's records; the rows of its window once the window is complete. */
+  const next = async (): Promise<QueryRow[] | undefined> => {
+    const read = reads.shift()!
+    sent--
+    const blocks = await read.blocks!
+    pump()
+    const { window: w, at } = read
+    const cids = read.cids!
     // One record at a time, from bytes to kept or dropped row: a record that does not match
     // is garbage before the next is decoded, so a scavenge finds little alive to copy.
-    for (let i = 0; i < read.batch.length; i++) {
-      const [path, cid] = read.batch[i]!
-      const bytes = blocks[i]
+    for (let j = 0; j < at.length; j++) {
+      const i = at[j]!
+      const path = w.paths[i]!
+      const cid = cids[j]!
+      const bytes = blocks[j]
       if (bytes === undefined) throw new NotFoundError('block', cidToString(cid), `the record at ${path}`, { path })
       verifyBlock(cid, bytes)
       // Most records of a large query fail a simple filter: those are dropped from their bytes.
@@ -386,27 +421,95 @@ async function* matchingRows(repo: Repository, root: CID, prefix: string, match:
       if (taint) row._tainted = taint
       if (match && !test(row)) continue
       if (!eager) row._cid = cidText(cid)
-      out.push(row)
+      w.rows[i] = row
     }
-    return out
+    return w.done(at.length)
   }
   // A tree reader of our own with a small node cache: a scan reads each leaf once, and keeping
   // them in the repository's cache (4096 nodes) would hold ~100 MB for 100k records.
   const tree = new ProllyTree(repo.blocks, { cacheNodes: 64 })
   for await (const [path, entry] of tree.entries(root, { prefix })) {
     if (entry.kind !== 'record') continue
-    batch.push([path, entry.cid])
-    if (batch.length < size) continue
-    send()
-    if (inFlight.length > READ_AHEAD) {
+    window.add(path, entry.cid)
+    if (window.paths.length < size) continue
+    seal()
+    // Walk on only once every read of this window is in flight.
+    while (reads.length > sent || sent > READ_AHEAD) {
       const rows = await next()
-      if (rows.length > 0) yield rows
+      if (rows && rows.length > 0) yield rows
     }
   }
-  if (batch.length > 0) send()
-  while (inFlight.length > 0) {
+  if (window.paths.length > 0) seal()
+  while (reads.length > 0) {
     const rows = await next()
-    if (rows.length > 0) yield rows
+    if (rows && rows.length > 0) yield rows
+  }
+}
+
+const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i)
+
+/** The CIDs of a store: CIDv1, sha2-256 (36 bytes). */
+const CID_BYTES = 36
+
+/**
+ * Records read together, and their matching rows until all are read. The CIDs wait as bytes in
+ * one buffer and are made into CID objects again when read: 16k CID objects held for a window
+ * outlive several scavenges, and copying and promoting them cost the main thread about what
+ * the ordered reads saved the store's threads.
+ */
+class Window {
+  readonly paths: string[] = []
+  rows: (QueryRow | undefined)[] = []
+  private readonly bytes: Uint8Array
+  /** CIDs of another length (or past the capacity), by position, kept as they are. */
+  private other?: Map<number, CID>
+  private left = 0
+  constructor(capacity: number) {
+    this.bytes = new Uint8Array(capacity * CID_BYTES)
+  }
+  add(path: string, cid: CID): void {
+    const i = this.paths.length
+    this.paths.push(path)
+    if (cid.bytes.length === CID_BYTES && (i + 1) * CID_BYTES <= this.bytes.length) this.bytes.set(cid.bytes, i * CID_BYTES)
+    else (this.other ??= new Map()).set(i, cid)
+  }
+  cid(i: number): CID {
+    // A view: the window's buffer lives as long as its CIDs, and a copy would be a backing store each.
+    return this.other?.get(i) ?? cidFromBytes(this.bytes.subarray(i * CID_BYTES, (i + 1) * CID_BYTES))
+  }
+  /**
+   * Positions sorted by CID digest (first 32 bits). The level store keeps blocks under their
+   * CID's base32 text in LevelDB's sorted tables, which this order follows closely (base32
+   * ranks its digits after its letters: the orders differ only within runs of neighbouring
+   * keys). Read at random (path order), nearly every record costs LevelDB a 4 KiB table block
+   * loaded and uncompressed, since its block cache holds a fraction of a large store; a window
+   * of many records read in this order loads each such block about once.
+   */
+  cidOrder(): Uint32Array {
+    const n = this.paths.length
+    const keys = new Float64Array(n)
+    const b = this.bytes
+    for (let i = 0; i < n; i++) {
+      const o = i * CID_BYTES + 4 // past version, codec, hash code and digest length
+      const prefix = this.other?.has(i) ? 0 : ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0
+      keys[i] = prefix * 65536 + i
+    }
+    keys.sort()
+    const order = new Uint32Array(n)
+    for (let i = 0; i < n; i++) order[i] = keys[i]! % 65536
+    return order
+  }
+  seal(): void {
+    this.rows = new Array<QueryRow | undefined>(this.paths.length)
+    this.left = this.paths.length
+  }
+  /** Count `n` more records read; once all are, the matching rows in path order. */
+  done(n: number): QueryRow[] | undefined {
+    this.left -= n
+    if (this.left > 0) return undefined
+    const out: QueryRow[] = []
+    for (const row of this.rows) if (row !== undefined) out.push(row)
+    return out
   }
 }
 

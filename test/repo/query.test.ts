@@ -235,6 +235,17 @@ describe('query on a larger tree (memory)', () => {
     expect((await run(repo, { sort: 'group,-loss', limit: 900 })).map((r) => r.i)).toEqual(two.slice(0, 900))
   })
 
+  it('returns rows in path order when a filter reads large windows in CID order', async () => {
+    const all = (await run(repo, {})).map((r) => r.i)
+    expect(all).toEqual(Array.from({ length: M }, (_, i) => i))
+    // Judged from the bytes ($gte on a number), by mingo ($mod), and both.
+    expect((await run(repo, { filter: { loss: { $gte: 0 } } })).map((r) => r.i)).toEqual(all)
+    expect((await run(repo, { filter: { i: { $mod: [3, 1] } } })).map((r) => r.i)).toEqual(all.filter((i) => i % 3 === 1))
+    const rows = await run(repo, { filter: { loss: { $lt: 0.5 }, i: { $mod: [2, 0] } } })
+    expect(rows.map((r) => r.i)).toEqual(all.filter((i) => loss(i) < 0.5 && i % 2 === 0))
+    expect(rows.map((r) => r._path)).toEqual([...rows.map((r) => r._path as string)].sort())
+  })
+
   it('streams: a limit without a sort stops reading early', async () => {
     const counting = countingBlocks(repo.store.blocks)
     const fresh = new Repository({ ...repo.store, blocks: counting, close: async () => {} })
