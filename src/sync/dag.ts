@@ -20,6 +20,13 @@ export interface DagLink {
   cid: CID
   as: NodeKind
   optional: boolean
+  /** `cidKey(cid)` once {@link linkKey} has computed it (a walk of 100k links looks each up in several maps). */
+  key?: string
+}
+
+/** The CID's map key (see CidMap), computed once per link. */
+export function linkKey(l: DagLink): string {
+  return (l.key ??= cidKey(l.cid))
 }
 
 /**
@@ -49,7 +56,7 @@ export function linksOfNode(cid: CID, bytes: Uint8Array, as: NodeKind, optional 
   const bad = (why: string): never => {
     throw new CorruptBlockError(cidToString(cid), `reached as a ${as === 'any' ? 'link' : as} but ${why}`)
   }
-  const link = (c: CID, kind: NodeKind, opt = optional): DagLink => ({ cid: c, as: kind, optional: opt })
+  const link = (c: CID, kind: NodeKind, opt = optional): DagLink => ({ cid: c, as: kind, optional: opt, key: undefined })
   if (cid.code === RAW) {
     if (as === 'file' || as === 'chunk' || as === 'any') return []
     return bad('it is a raw block')
@@ -117,14 +124,14 @@ function treeLinks(cid: CID, value: unknown, optional: boolean): DagLink[] {
       const c = entry && typeof entry === 'object' ? CID.asCID(entry.cid) : null
       if (!Array.isArray(e) || typeof e[0] !== 'string' || !c) return bad('malformed entry')
       if (entry!.kind !== 'record' && entry!.kind !== 'file') return bad(`entry '${e[0] as string}' has unknown kind ${JSON.stringify(entry!.kind)}`)
-      out.push({ cid: c, as: entry!.kind, optional })
+      out.push({ cid: c, as: entry!.kind, optional, key: undefined })
     }
   } else {
     if (!Array.isArray(v.children) || v.children.length === 0) return bad('internal node without children')
     for (const ch of v.children as unknown[]) {
       const c = Array.isArray(ch) ? CID.asCID(ch[1]) : null
       if (!Array.isArray(ch) || typeof ch[0] !== 'string' || !c || typeof ch[2] !== 'number') return bad('malformed child')
-      out.push({ cid: c, as: 'tree', optional })
+      out.push({ cid: c, as: 'tree', optional, key: undefined })
     }
   }
   return out
@@ -153,6 +160,17 @@ export class CidMap<V> {
   }
   delete(cid: CID): boolean {
     return this.map.delete(cidKey(cid))
+  }
+  /** By key ({@link linkKey}, cidKey): for walks that compute each CID's key once. */
+  getKey(key: string): V | undefined {
+    return this.map.get(key)
+  }
+  hasKey(key: string): boolean {
+    return this.map.has(key)
+  }
+  setKey(key: string, value: V): this {
+    this.map.set(key, value)
+    return this
   }
   /** Get and delete. */
   take(cid: CID): V | undefined {
@@ -184,9 +202,15 @@ export class CidSet {
   }
   /** Add; true if it was not there yet. */
   addNew(cid: CID): boolean {
-    const k = cidKey(cid)
-    if (this.set.has(k)) return false
-    this.set.add(k)
+    return this.addNewKey(cidKey(cid))
+  }
+  /** By key ({@link linkKey}, cidKey). */
+  hasKey(key: string): boolean {
+    return this.set.has(key)
+  }
+  addNewKey(key: string): boolean {
+    if (this.set.has(key)) return false
+    this.set.add(key)
     return true
   }
 }

@@ -1,7 +1,8 @@
 import type { Block } from '../codec/block.js'
 import { RAW, type CID } from '../codec/cid.js'
 import type { Blockstore } from '../store/blockstore.js'
-import { CidMap, CidSet, linksOfLocalNode, type DagLink } from './dag.js'
+import { cidKey } from '../codec/cid.js'
+import { CidMap, CidSet, linkKey, linksOfLocalNode, type DagLink } from './dag.js'
 import { forEachConcurrently } from '../util/concurrently.js'
 import { IncompleteDagError, type MissingBlock } from './errors.js'
 import type { SyncProgress, Transport } from './transport.js'
@@ -103,12 +104,12 @@ export async function negotiate(
   let asked = 0
   let rounds = 0
   let examined = 0
-  const ask = async (cids: CID[]): Promise<void> => {
+  const ask = async (cids: CID[], keys = cids.map(cidKey)): Promise<void> => {
     if (cids.length === 0) return
     const got = await remote.hasMany(cids)
     rounds++
     asked += cids.length
-    cids.forEach((c, i) => answers.set(c, got[i] === true))
+    keys.forEach((k, i) => answers.setKey(k, got[i] === true))
     examined += cids.length
     onProgress?.({ phase: 'negotiate', blocks: examined, bytes: 0 })
   }
@@ -122,7 +123,7 @@ export async function negotiate(
       // Blocks that link nowhere (records, mostly) are kept to be sent as read, up to a budget:
       // readBlocks would read them all again.
       if (keep && out.length === 0 && keptBytes + bytes.length <= keepBytes) {
-        keep.set(l.cid, bytes)
+        keep.setKey(linkKey(l), bytes)
         keptBytes += bytes.length
       }
       return out
@@ -194,7 +195,10 @@ export async function negotiate(
   const seen = new CidSet()
   while (level.length > 0) {
     const nextLevel: DagLink[] = []
-    const fresh = level.filter((l) => !had.has(l.cid) && seen.addNew(l.cid))
+    const fresh = level.filter((l) => {
+      const k = linkKey(l)
+      return !had.hasKey(k) && seen.addNewKey(k)
+    })
     const slices: DagLink[][] = []
     for (let i = 0; i < fresh.length; i += maxBatch) slices.push(fresh.slice(i, i + maxBatch))
     // The requests of one level are independent: a few in flight at once, so that the other
@@ -208,8 +212,12 @@ export async function negotiate(
         const absent = new CidSet(optional.filter((_, j) => !present[j]).map((l) => l.cid))
         slice = slice.filter((l) => !absent.has(l.cid))
       }
-      await ask(slice.filter((l) => !answers.has(l.cid)).map((l) => l.cid))
-      const lacks = slice.filter((l) => answers.get(l.cid) === false)
+      const unasked = slice.filter((l) => !answers.hasKey(linkKey(l)))
+      await ask(
+        unasked.map((l) => l.cid),
+        unasked.map((l) => l.key!),
+      )
+      const lacks = slice.filter((l) => answers.getKey(l.key!) === false)
       // Raw blocks link nowhere: no need to read them now.
       const structured = lacks.filter((l) => l.cid.code !== RAW)
       const children = await read(structured)
@@ -220,11 +228,11 @@ export async function negotiate(
           if (!l.optional) missing.push({ cid: l.cid, as: l.as })
           return
         }
-        needed.set(l.cid, { links })
-        nextLevel.push(...links)
+        needed.setKey(l.key!, { links })
+        for (const c of links) nextLevel.push(c)
       })
       if (missing.length > 0) localMissing(missing)
-      for (const l of lacks) if (l.cid.code === RAW) needed.set(l.cid, { links: [] })
+      for (const l of lacks) if (l.cid.code === RAW) needed.setKey(l.key!, { links: [] })
     })
     level = nextLevel
   }
@@ -243,9 +251,10 @@ function postOrder(needed: CidMap<Needed>, starts: readonly CID[]): CID[] {
     while (stack.length > 0) {
       const top = stack[stack.length - 1]!
       if (top.next < top.links.length) {
-        const child = top.links[top.next++]!.cid
-        const n = needed.get(child)
-        if (n && done.addNew(child)) stack.push({ cid: child, links: n.links, next: 0 })
+        const link = top.links[top.next++]!
+        const k = linkKey(link)
+        const n = needed.getKey(k)
+        if (n && done.addNewKey(k)) stack.push({ cid: link.cid, links: n.links, next: 0 })
         continue
       }
       stack.pop()
