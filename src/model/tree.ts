@@ -454,7 +454,9 @@ export class ProllyTree {
         continue
       }
       verifyBlock(cid, bytes)
-      const raw = cid.code === DAG_CBOR ? scanTreeNode(bytes) : undefined
+      // A raw node keeps its bytes (in the cache, too): not a view that would keep a larger
+      // buffer alive (a block read from a pack comes as a view of the range read).
+      const raw = cid.code === DAG_CBOR ? scanTreeNode(bytes.byteLength + 64 < bytes.buffer.byteLength ? new Uint8Array(bytes) : bytes) : undefined
       const node = raw ?? checkTreeNode(cid, decodeBlockUnchecked(cid, bytes))
       if (node.level > 0 || keepLeaves || this.cache.size < this.cacheLimit >> 1) this.keep(cidToString(cid), node)
       out[i] = raw ?? new DecodedView(node as TreeNode)
