@@ -57,7 +57,8 @@ function prebuilt() {
     return undefined
   }
 }
-module.exports = prebuilt() ?? require('node-gyp-build')(dir)
+// node-gyp-build as classic-level finds it, left out of the bundle (only this fallback needs it).
+module.exports = prebuilt() ?? require('node:module').createRequire(join(dir, 'package.json'))('node-gyp-build')(dir)
 `,
       loader: 'js',
     }))
