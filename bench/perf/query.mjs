@@ -1,9 +1,14 @@
 #!/usr/bin/env node
-// Target 2: `pedigree query main --filter '{"metrics.loss":{"$lt":0.1}}'` over 100k records,
-// timed as a whole process (spawned, output piped and dropped), plus `pedigree --version`
-// as the start-up floor. Medians of --runs (default 7), runs of each command interleaved.
+// Target 2 (BENCHMARKS.md row 8): `pedigree query main --filter '{"metrics.loss":{"$lt":0.05}}'
+// --format jsonl` over 100k records, timed as a whole process (spawned, output piped and
+// dropped), plus `pedigree --version` as the start-up floor. Medians of --runs (default 7), runs
+// of each command interleaved; CPU (user + system, all threads) beside wall time where
+// /usr/bin/time is there to measure it, since on a shared machine wall time is mostly load.
 //
 //   node bench/perf/query.mjs [--records=100000] [--runs=7] [--root=DIR] [--compare=DIR]
+//                             [--filter=JSON] [--format=jsonl|table|json|csv]
+//
+// `--compare=DIR[,DIR…]` interleaves other checkouts in the same runs.
 //
 // The store is built once (with this checkout's dist/) under $PERF_SCRATCH and reused.
 // `--root` measures another checkout (its bin/run.js); `--compare` measures a second one in
@@ -16,9 +21,20 @@ import { ROOT, fmt, join, load, median, parseArgs, scratchDir, targetRoot, timeP
 const args = parseArgs()
 const records = Number(args.records ?? 100_000)
 const runs = Number(args.runs ?? 7)
-const roots = [targetRoot(args), ...(args.compare ? [targetRoot({ root: args.compare })] : [])]
+const roots = [targetRoot(args), ...(args.compare ? String(args.compare).split(',').map((root) => targetRoot({ root })) : [])]
 const store = join(scratchDir(), `query-${records}`, '.pedigree')
-const FILTER = '{"metrics.loss":{"$lt":0.1}}'
+const FILTER = args.filter ?? '{"metrics.loss":{"$lt":0.05}}'
+const FORMAT = args.format ?? 'jsonl'
+const TIME = '/usr/bin/time'
+const withTime = existsSync(TIME)
+
+/** A whole process, with its CPU seconds (user + system, every thread) from /usr/bin/time when there is one. */
+function run(bin, args) {
+  if (!withTime) return { ...timeProcess(process.execPath, [bin, ...args]), cpu: NaN }
+  const r = timeProcess(TIME, ['-f', 'cpu %U %S', process.execPath, bin, ...args])
+  const m = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(String(r.stderr))
+  return { ...r, cpu: m ? (Number(m[1]) + Number(m[2])) * 1000 : NaN }
+}
 
 if (!existsSync(join(store, 'FORMAT'))) {
   const { Repository } = await import(pathToFileURL(join(ROOT, 'dist/index.js')).href)
@@ -36,21 +52,25 @@ if (!existsSync(join(store, 'FORMAT'))) {
   console.log(`built ${store} (${records} records) in ${fmt(performance.now() - t0)}`)
 }
 
-console.log(`query over ${records} records, ${runs} runs; load at start ${load()}`)
+console.log(`query --filter '${FILTER}' --format ${FORMAT} over ${records} records, ${runs} runs; load at start ${load()}`)
 const times = new Map()
 const add = (k, ms) => times.set(k, [...(times.get(k) ?? []), ms])
-let rows
+const rows = new Map()
 for (let r = 0; r < runs + 1; r++) {
   for (const root of roots) {
     const bin = join(root, 'bin/run.js')
-    const v = timeProcess(process.execPath, [bin, '--version'])
-    const q = timeProcess(process.execPath, [bin, 'query', 'main', '--filter', FILTER, '--repo', store])
-    rows = String(q.stdout).split('\n').length
+    const v = run(bin, ['--version'])
+    const q = run(bin, ['query', 'main', '--filter', FILTER, '--format', FORMAT, '--repo', store])
+    const out = String(q.stdout)
+    if (rows.has('out') && rows.get('out') !== out) throw new Error(`${root} gave different output from the first run`)
+    rows.set('out', out)
     // The first round warms the page cache and is not counted.
     if (r === 0) continue
     add(`${root} --version`, v.ms)
     add(`${root} query`, q.ms)
+    add(`${root} --version CPU`, v.cpu)
+    add(`${root} query CPU`, q.cpu)
   }
 }
-for (const [k, xs] of times) console.log(`${k}: median ${fmt(median(xs))} (${xs.map((x) => x.toFixed(0)).join(', ')})`)
-console.log(`(output ${rows} lines; load at end ${load()})`)
+for (const [k, xs] of times) if (!xs.some(Number.isNaN)) console.log(`${k}: median ${fmt(median(xs))} (${xs.map((x) => x.toFixed(0)).join(', ')})`)
+console.log(`(output ${rows.get('out').split('\n').length - 1} lines, the same from every run; load at end ${load()})`)
