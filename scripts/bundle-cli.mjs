@@ -18,7 +18,7 @@
 // the bundler gives each of our modules outside that core an import of the core's roots: every
 // entry then reaches every core module, and the core is one chunk. Evaluation order stays valid
 // (the core imports nothing outside itself, so it may always run first; in a command it does).
-import { readdirSync, rmSync, statSync } from 'node:fs'
+import { readdirSync, realpathSync, rmSync, statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join, relative, resolve, sep } from 'node:path'
@@ -26,7 +26,8 @@ import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)))
-const dist = resolve(process.argv[2] ?? join(ROOT, 'dist'))
+// Real path: esbuild reports modules by theirs, and the core is recognised by path.
+const dist = realpathSync(resolve(process.argv[2] ?? join(ROOT, 'dist')))
 const commands = join(dist, 'commands')
 
 // classic-level finds its compiled LevelDB binding through its own __dirname, which a bundle
