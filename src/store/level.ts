@@ -150,6 +150,9 @@ const unknownTag = (cid: string, value: Uint8Array): CorruptBlockError =>
  */
 const MAX_DELTA_RATIO = 0.75
 
+/** Reads of at most this many blocks (with nothing pending) use LevelDB's synchronous get. */
+const SYNC_READ_MAX = 8
+
 /** Unflushed pack bytes at which a flush starts in the background. */
 const FLUSH_BYTES = 64 * 1024 * KiB
 /** Unflushed pack bytes at which writers wait for the flush (bounds what a crash can discard). */
@@ -376,7 +379,13 @@ class LevelBlockstore implements Blockstore {
   /** Index values by key: pending ones first (an entry leaves the map only after LevelDB has it). */
   private async values(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
     // Nothing pending (any reader that did not write): no lookup of every key in the map.
-    if (this.pending.size === 0) return (await this.db.getMany(keys as string[])) as (Uint8Array | undefined)[]
+    if (this.pending.size === 0) {
+      // A walk that reads a few blocks at a time (lineage, log) waits mostly for round trips
+      // to LevelDB's thread pool: a few keys are read synchronously instead (a cached table
+      // block makes that a few µs; lineage of depth 100 went from ~53 to ~47 ms).
+      if (keys.length <= SYNC_READ_MAX) return keys.map((k) => this.db.getSync(k))
+      return (await this.db.getMany(keys as string[])) as (Uint8Array | undefined)[]
+    }
     const out = keys.map((k) => this.pending.get(k))
     const missing: number[] = []
     out.forEach((v, i) => {

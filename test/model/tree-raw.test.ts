@@ -40,7 +40,7 @@ describe('tree nodes read as bytes (tree-raw)', () => {
       expect(raw).toBeDefined()
       const node = decodeDagCbor<TreeNode>(bytes)
       expect(raw.level).toBe(node.level)
-      if (node.level === 0) {
+      if ('entries' in node) {
         leaves++
         expect(raw.length).toBe(node.entries.length)
         node.entries.forEach(([path, entry], i) => {
