@@ -16,7 +16,8 @@
 //                bytes of the thin pack its push sends for the same change
 //   large-file   push one file of S bytes (pseudo-random, like model weights): MB/s, whole process
 import { spawn } from 'node:child_process'
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { loadavg, tmpdir } from 'node:os'
 import { createServer, connect } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -48,7 +49,7 @@ function startServe(store) {
     child.stdout.on('data', (d) => {
       out += d
       const nl = out.indexOf('\n')
-      if (nl >= 0) resolve({ url: JSON.parse(out.slice(0, nl)).url, stop: () => stop(child) })
+      if (nl >= 0) resolve({ url: JSON.parse(out.slice(0, nl)).url, cpuMs: () => processCpuMs(child.pid), stop: () => stop(child) })
     })
     child.on('exit', (code) => reject(new Error(`serve exited (${code}): ${err}`)))
   })
@@ -74,10 +75,32 @@ function cli(args) {
   })
 }
 
-/** Time one whole-process run of the CLI from a small timer process. */
+/** Time one whole-process run of the CLI from a small timer process; also its CPU time (user + system, ms) through /usr/bin/time when there is one. */
 function timeCli(args, name = 'ped') {
-  const { times, stdout } = timeJobs([{ name, cmd: process.execPath, args: [RUN_JS, ...args], env: childEnv() }], { runs: 1, warmup: 0 })
-  return { ms: times[name][0], stdout: stdout[name] }
+  const cpuFile = join(tmpdir(), `pedigree-bench-cpu-${process.pid}`)
+  const timed = existsSync('/usr/bin/time')
+  const job = timed
+    ? { name, cmd: '/usr/bin/time', args: ['-f', '%U %S', '-o', cpuFile, process.execPath, RUN_JS, ...args], env: childEnv() }
+    : { name, cmd: process.execPath, args: [RUN_JS, ...args], env: childEnv() }
+  const { times, stdout } = timeJobs([job], { runs: 1, warmup: 0 })
+  let cpuMs
+  if (timed) {
+    const [user, sys] = readFileSync(cpuFile, 'utf8').trim().split('\n').pop().split(' ').map(Number)
+    cpuMs = Math.round((user + sys) * 1000)
+    rmSync(cpuFile, { force: true })
+  }
+  return { ms: times[name][0], stdout: stdout[name], cpuMs }
+}
+
+/** CPU time (user + system, ms) a running process has used so far (Linux /proc), or undefined. */
+function processCpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100 // clock ticks of 10 ms (USER_HZ 100)
+  } catch {
+    return undefined
+  }
 }
 
 /** Point the store's remote `origin` at `url` (the store must not be open elsewhere). */
@@ -169,6 +192,7 @@ const gitPushJob = (src, bare, name = 'git', extra = []) => ({
 async function pushRow({ records: n, runs }) {
   log(`[push-100k] ${n} records, ${runs} run(s)`)
   const dir = tempDir('http-push')
+  const cpu = []
   const items = taskItems(n)
   let t0 = now()
   const local = await pedigreeStore(join(dir, 'a'), items)
@@ -180,12 +204,15 @@ async function pushRow({ records: n, runs }) {
     await Repository.init(hub).then((x) => x.close())
     const server = await startServe(hub)
     await setOrigin(local, server.url)
-    const { ms, stdout } = timeCli(['push', '--repo', local, '--json'])
+    const server0 = server.cpuMs()
+    const { ms, stdout, cpuMs } = timeCli(['push', '--repo', local, '--json'])
+    const serverCpu = server.cpuMs() - server0
     await server.stop()
     result = JSON.parse(stdout)
     if (result.refs[0].status !== 'created') throw new Error(`push did not create main: ${stdout}`)
     ped.push(ms)
-    log(`  pedigree push run ${r + 1}: ${ms.toFixed(0)} ms (${Math.round(n / (ms / 1000))} records/s), ${result.blocks} blocks, ${result.roundTrips} round trips`)
+    cpu.push({ push: cpuMs, server: Math.round(serverCpu) })
+    log(`  pedigree push run ${r + 1}: ${ms.toFixed(0)} ms (${Math.round(n / (ms / 1000))} records/s), ${result.blocks} blocks, ${result.roundTrips} round trips; CPU: push ${cpuMs} ms, server ${Math.round(serverCpu)} ms; load ${loadavg()[0].toFixed(1)}`)
     removeDir(join(dir, `hub-${r}`))
   }
 
@@ -209,7 +236,7 @@ async function pushRow({ records: n, runs }) {
     git: Math.round(n / (gMs / 1000)),
     target: '>= 20000',
     met: n / (pedMs / 1000) >= 20_000,
-    detail: { records: n, pedigreeMs: ped, gitMs, blocks: result.blocks, bytes: result.bytes, roundTrips: result.roundTrips, negotiationRounds: result.negotiationRounds },
+    detail: { records: n, pedigreeMs: ped, pedigreeCpuMs: cpu, gitMs, blocks: result.blocks, bytes: result.bytes, roundTrips: result.roundTrips, negotiationRounds: result.negotiationRounds },
   }
 }
 
@@ -327,16 +354,20 @@ async function largeFileRow({ bytes, runs }) {
   await cli(['commit', '--repo', local, '-m', 'checkpoint', `model/weights.bin=${file}`])
   log(`  pedigree commit of the file: ${msSince(t0).toFixed(0)} ms`)
   const ped = []
+  const cpu = []
   for (let r = 0; r < runs; r++) {
     const hub = join(dir, `hub-${r}`, '.pedigree')
     await Repository.init(hub).then((x) => x.close())
     const server = await startServe(hub)
     await setOrigin(local, server.url)
-    const { ms, stdout } = timeCli(['push', '--repo', local, '--json'])
+    const server0 = server.cpuMs()
+    const { ms, stdout, cpuMs } = timeCli(['push', '--repo', local, '--json'])
+    const serverCpu = server.cpuMs() - server0
     await server.stop()
     const res = JSON.parse(stdout)
     ped.push(ms)
-    log(`  pedigree push run ${r + 1}: ${ms.toFixed(0)} ms (${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s), ${res.blocks} blocks, ${res.bytes} B`)
+    cpu.push({ push: cpuMs, server: Math.round(serverCpu) })
+    log(`  pedigree push run ${r + 1}: ${ms.toFixed(0)} ms (${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s), ${res.blocks} blocks, ${res.bytes} B; CPU: push ${cpuMs} ms, server ${Math.round(serverCpu)} ms; load ${loadavg()[0].toFixed(1)}`)
     removeDir(join(dir, `hub-${r}`))
   }
 
@@ -369,7 +400,7 @@ async function largeFileRow({ bytes, runs }) {
     git: mbps(median(gitMs)),
     target: '>= 200',
     met: mbps(median(ped)) >= 200,
-    detail: { bytes, pedigreeMs: ped, gitMs, gitSettings: 'core.compression=0, pack.compression=0' },
+    detail: { bytes, pedigreeMs: ped, pedigreeCpuMs: cpu, gitMs, gitSettings: 'core.compression=0, pack.compression=0' },
   }
 }
 
