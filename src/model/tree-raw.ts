@@ -37,6 +37,23 @@ export class RawNode {
     return cidFromBytes(this.bytes.slice(this.at[i * FIELDS + CID_START]!, this.at[i * FIELDS + CID_END]!))
   }
 
+  /** The bytes of a leaf entry's or a child's CID: a view into the node, no CID made. */
+  cidBytes(i: number): Uint8Array {
+    const start = this.at[i * FIELDS + CID_START]!
+    // A plain view (a Buffer's subarray costs more: the store gives Buffers).
+    return new Uint8Array(this.bytes.buffer, this.bytes.byteOffset + start, this.at[i * FIELDS + CID_END]! - start)
+  }
+
+  /** A leaf entry's kind. */
+  kind(i: number): EntryKind {
+    const o = i * FIELDS
+    const start = this.at[o + KIND_START]!
+    const end = this.at[o + KIND_END]!
+    const b = this.bytes
+    if (end - start === 6 && b[start] === 0x72 && b[start + 1] === 0x65 && b[start + 2] === 0x63 && b[start + 3] === 0x6f && b[start + 4] === 0x72 && b[start + 5] === 0x64) return 'record'
+    return this.text(start, end) as EntryKind
+  }
+
   /** A leaf's entry, as decoding the node gives it. */
   entry(i: number): TreeEntry {
     const o = i * FIELDS

@@ -276,6 +276,57 @@ export class ProllyTree {
   }
 
   /**
+   * The leaves holding the entries under `prefix`, in path order, each with the range
+   * [from, to) of its entries under the prefix: a scan costs one step per leaf instead of one
+   * per entry, and a leaf of the usual shape stays as its verified bytes (RawNode), so that an
+   * entry costs no CID or map until asked for (`cidBytes(i)`, `kind(i)`, `key(i)`). Leaves are
+   * read WALK_AHEAD_NODES at a time and not cached (a scan reads each once).
+   */
+  async *leaves(root: CID, { prefix = '' }: { prefix?: string } = {}): AsyncGenerator<{ leaf: LeafView; from: number; to: number }> {
+    const top = await this.node(root)
+    const ahead = Math.max(1, Math.min(WALK_AHEAD_NODES, this.cacheLimit >> 1))
+    // Internal nodes from the root down, in path order; at level 1, the leaves a batch at a time.
+    const stack: { node: InternalNode; index: number }[] = []
+    const range = (leaf: LeafView): { from: number; to: number; end: boolean } => {
+      let from = 0
+      if (prefix !== '') while (from < leaf.length && leaf.key(from) < prefix) from++
+      let to = from
+      if (prefix === '') to = leaf.length
+      else while (to < leaf.length && leaf.key(to).startsWith(prefix)) to++
+      return { from, to, end: to < leaf.length }
+    }
+    if (top.level === 0) {
+      const leaf = new DecodedView(top) as LeafView
+      const { from, to } = range(leaf)
+      if (to > from) yield { leaf, from, to }
+      return
+    }
+    stack.push({ node: top as InternalNode, index: Math.min(lowerBound((top as InternalNode).children, prefix), (top as InternalNode).children.length - 1) })
+    while (stack.length > 0) {
+      const at = stack[stack.length - 1]!
+      const children = at.node.children
+      if (at.index >= children.length) {
+        stack.pop()
+        continue
+      }
+      if (at.node.level > 1) {
+        const child = (await this.node(children[at.index++]![1])) as InternalNode
+        stack.push({ node: child, index: Math.min(lowerBound(child.children, prefix), child.children.length - 1) })
+        continue
+      }
+      const cids = children.slice(at.index, at.index + ahead).map((c) => c[1])
+      at.index += cids.length
+      const views = await this.loadViews(cids, false)
+      for (const view of views) {
+        const leaf = view as LeafView
+        const { from, to, end } = range(leaf)
+        if (to > from) yield { leaf, from, to }
+        if (end) return
+      }
+    }
+  }
+
+  /**
    * Apply edits and return the new root. Only new nodes are written; the old tree is
    * untouched (nothing is ever rewritten). The result depends only on the final set of
    * entries, never on the order of edits.
@@ -621,6 +672,15 @@ class Cursor {
  */
 type NodeView = RawNode | DecodedView
 
+/** A leaf as {@link ProllyTree.leaves} gives it: its entries by position. */
+export interface LeafView {
+  readonly length: number
+  key(i: number): string
+  cid(i: number): CID
+  cidBytes(i: number): Uint8Array
+  kind(i: number): EntryKind
+}
+
 class DecodedView {
   readonly raw = false
   readonly length: number
@@ -637,6 +697,12 @@ class DecodedView {
   }
   entry(i: number): TreeEntry {
     return (this.node as LeafNode).entries[i]![1]
+  }
+  cidBytes(i: number): Uint8Array {
+    return this.cid(i).bytes
+  }
+  kind(i: number): EntryKind {
+    return (this.node as LeafNode).entries[i]![1].kind
   }
 }
 

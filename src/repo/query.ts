@@ -6,7 +6,7 @@ import { decodeBlockUnchecked, verifyBlock } from '../codec/block.js'
 import { decodeDagCborFields } from '../codec/dag-cbor-decode.js'
 import { InvalidInputError, NotFoundError } from '../errors.js'
 import { toDagJson } from '../model/record.js'
-import { ProllyTree } from '../model/tree.js'
+import { ProllyTree, type LeafView } from '../model/tree.js'
 import type { Repository } from './repository.js'
 import { INVALIDATIONS_REF } from './invalidations-ref.js'
 import type { Taint } from './lineage-graph.js'
@@ -371,7 +371,7 @@ async function* matchingRows(repo: Repository, root: CID, prefix: string, match:
   }
   const seal = (): void => {
     const w = window
-    const n = w.paths.length
+    const n = w.length
     const order = n > MAX_BATCH ? w.cidOrder() : undefined
     for (let i = 0; i < n; i += MAX_BATCH) {
       const end = Math.min(i + MAX_BATCH, n)
@@ -399,7 +399,7 @@ async function* matchingRows(repo: Repository, root: CID, prefix: string, match:
     // is garbage before the next is decoded, so a scavenge finds little alive to copy.
     for (let j = 0; j < at.length; j++) {
       const i = at[j]!
-      const path = w.paths[i]!
+      const path = w.path(i)
       const cid = cids[j]!
       const bytes = blocks[j]
       if (bytes === undefined) throw new NotFoundError('block', cidToString(cid), `the record at ${path}`, { path })
@@ -428,18 +428,20 @@ async function* matchingRows(repo: Repository, root: CID, prefix: string, match:
   // A tree reader of our own with a small node cache: a scan reads each leaf once, and keeping
   // them in the repository's cache (4096 nodes) would hold ~100 MB for 100k records.
   const tree = new ProllyTree(repo.blocks, { cacheNodes: 64 })
-  for await (const [path, entry] of tree.entries(root, { prefix })) {
-    if (entry.kind !== 'record') continue
-    window.add(path, entry.cid)
-    if (window.paths.length < size) continue
-    seal()
-    // Walk on only once every read of this window is in flight.
-    while (reads.length > sent || sent > READ_AHEAD) {
-      const rows = await next()
-      if (rows && rows.length > 0) yield rows
+  for await (const { leaf, from, to } of tree.leaves(root, { prefix })) {
+    for (let i = from; i < to; i++) {
+      if (leaf.kind(i) !== 'record') continue
+      window.add(leaf, i)
+      if (window.length < size) continue
+      seal()
+      // Walk on only once every read of this window is in flight.
+      while (reads.length > sent || sent > READ_AHEAD) {
+        const rows = await next()
+        if (rows && rows.length > 0) yield rows
+      }
     }
   }
-  if (window.paths.length > 0) seal()
+  if (window.length > 0) seal()
   while (reads.length > 0) {
     const rows = await next()
     if (rows && rows.length > 0) yield rows
@@ -448,34 +450,32 @@ async function* matchingRows(repo: Repository, root: CID, prefix: string, match:
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i)
 
-/** The CIDs of a store: CIDv1, sha2-256 (36 bytes). */
-const CID_BYTES = 36
-
 /**
- * Records read together, and their matching rows until all are read. The CIDs wait as bytes in
- * one buffer and are made into CID objects again when read: 16k CID objects held for a window
- * outlive several scavenges, and copying and promoting them cost the main thread about what
- * the ordered reads saved the store's threads.
+ * Records read together, and their matching rows until all are read. A record is its leaf and
+ * position there: its path and CID are made from the leaf's bytes only when needed (the CID
+ * when it is read, the path when it matches), so that 16k of them held for a window are not
+ * objects outliving several scavenges.
  */
 class Window {
-  readonly paths: string[] = []
   rows: (QueryRow | undefined)[] = []
-  private readonly bytes: Uint8Array
-  /** CIDs of another length (or past the capacity), by position, kept as they are. */
-  private other?: Map<number, CID>
+  private readonly leaves: LeafView[] = []
+  private readonly index: Int32Array
   private left = 0
   constructor(capacity: number) {
-    this.bytes = new Uint8Array(capacity * CID_BYTES)
+    this.index = new Int32Array(capacity)
   }
-  add(path: string, cid: CID): void {
-    const i = this.paths.length
-    this.paths.push(path)
-    if (cid.bytes.length === CID_BYTES && (i + 1) * CID_BYTES <= this.bytes.length) this.bytes.set(cid.bytes, i * CID_BYTES)
-    else (this.other ??= new Map()).set(i, cid)
+  get length(): number {
+    return this.leaves.length
   }
-  cid(i: number): CID {
-    // A view: the window's buffer lives as long as its CIDs, and a copy would be a backing store each.
-    return this.other?.get(i) ?? cidFromBytes(this.bytes.subarray(i * CID_BYTES, (i + 1) * CID_BYTES))
+  add(leaf: LeafView, i: number): void {
+    this.index[this.leaves.length] = i
+    this.leaves.push(leaf)
+  }
+  path(j: number): string {
+    return this.leaves[j]!.key(this.index[j]!)
+  }
+  cid(j: number): CID {
+    return cidFromBytes(this.leaves[j]!.cidBytes(this.index[j]!))
   }
   /**
    * Positions sorted by CID digest (first 32 bits). The level store keeps blocks under their
@@ -486,22 +486,22 @@ class Window {
    * of many records read in this order loads each such block about once.
    */
   cidOrder(): Uint32Array {
-    const n = this.paths.length
+    const n = this.leaves.length
     const keys = new Float64Array(n)
-    const b = this.bytes
-    for (let i = 0; i < n; i++) {
-      const o = i * CID_BYTES + 4 // past version, codec, hash code and digest length
-      const prefix = this.other?.has(i) ? 0 : ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0
-      keys[i] = prefix * 65536 + i
+    for (let j = 0; j < n; j++) {
+      const b = this.leaves[j]!.cidBytes(this.index[j]!)
+      // The digest's first bytes, past version, codec, hash code and digest length.
+      const prefix = b.length >= 8 ? ((b[4]! << 24) | (b[5]! << 16) | (b[6]! << 8) | b[7]!) >>> 0 : 0
+      keys[j] = prefix * 65536 + j
     }
     keys.sort()
     const order = new Uint32Array(n)
-    for (let i = 0; i < n; i++) order[i] = keys[i]! % 65536
+    for (let j = 0; j < n; j++) order[j] = keys[j]! % 65536
     return order
   }
   seal(): void {
-    this.rows = new Array<QueryRow | undefined>(this.paths.length)
-    this.left = this.paths.length
+    this.rows = new Array<QueryRow | undefined>(this.leaves.length)
+    this.left = this.leaves.length
   }
   /** Count `n` more records read; once all are, the matching rows in path order. */
   done(n: number): QueryRow[] | undefined {

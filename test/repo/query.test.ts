@@ -236,7 +236,7 @@ describe('query on a larger tree (memory)', () => {
   })
 
   it('returns rows in path order when a filter reads large windows in CID order', async () => {
-    const all = (await run(repo, {})).map((r) => r.i)
+    const all = (await run(repo, {})).map((r) => r.i as number)
     expect(all).toEqual(Array.from({ length: M }, (_, i) => i))
     // Judged from the bytes ($gte on a number), by mingo ($mod), and both.
     expect((await run(repo, { filter: { loss: { $gte: 0 } } })).map((r) => r.i)).toEqual(all)
