@@ -5,9 +5,9 @@ import { receiveBlocks } from '../../src/sync/receive.js'
 import { pseudoRandom } from '../helpers/random.js'
 
 /*
- * Receiving blocks from outside: large blocks are hashed on the hashing worker while more
- * arrive, so a forged one is found after later blocks came in. What verified before it must
- * stay, nothing after it may be stored, and the error must name it.
+ * Receiving blocks from outside: a forged block, large or small, ends the transfer naming it;
+ * what verified before it stays (a resumed transfer does not send it again), nothing after it
+ * is stored.
  */
 
 async function* from(blocks: Block[]): AsyncGenerator<Block> {
@@ -48,7 +48,7 @@ describe('receiveBlocks', () => {
     for (const b of after) expect(await store.blocks.has(b.cid)).toBe(false)
   })
 
-  it('a forged small block behind large ones still being hashed fails naming it; the large ones before it stay', async () => {
+  it('a forged small block after large ones fails naming it; the large ones before it stay', async () => {
     const store = openMemoryStore()
     const large = [rawBlock(pseudoRandom(7, 400_000)), rawBlock(pseudoRandom(8, 400_000))]
     const bad = encodeNode({ e: 5 })
