@@ -1,4 +1,5 @@
-import { Worker } from 'node:worker_threads'
+import { createRequire } from 'node:module'
+import type { Worker } from 'node:worker_threads'
 import { sha256 } from './cid.js'
 
 /**
@@ -25,6 +26,9 @@ const MIN_WORKER_BYTES = 64 * 1024
 const MAX_QUEUED_BYTES = 16 * 1024 * 1024
 /** Reused memory that non-shared bytes are copied into for the worker to read. */
 const STAGING_BYTES = 2 * MAX_QUEUED_BYTES
+
+/** node:worker_threads is loaded with the first worker: most commands never start one (~0.6 ms of start-up). */
+const loadBuiltin = createRequire(import.meta.url)
 
 // CommonJS, evaluated in the worker: no file to locate whether pedigree runs from dist/ or src/.
 const WORKER_SOURCE = `
@@ -117,7 +121,8 @@ class HashWorker {
 
   private start(): Worker {
     if (this.worker) return this.worker
-    const worker = new Worker(WORKER_SOURCE, { eval: true })
+    const { Worker: WorkerThread } = loadBuiltin('node:worker_threads') as typeof import('node:worker_threads')
+    const worker = new WorkerThread(WORKER_SOURCE, { eval: true })
     worker.unref()
     worker.on('message', (results: Array<{ id: number; digest: Uint8Array }>) => {
       for (const { id, digest } of results) this.done(id, digest)
