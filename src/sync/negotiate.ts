@@ -47,15 +47,17 @@ export interface NegotiateOptions {
   /** Most CIDs per request (default {@link MAX_BATCH}). */
   maxBatch?: number
   /**
-   * Called for each block found lacking that links nowhere (records, raw chunks), with its bytes
-   * when they were read, as soon as it is found: such a block is a whole DAG by itself, so it
-   * may be sent at once, while negotiation goes on (see push.ts). Blocks given here are left
-   * out of `order`.
+   * Where to keep the bytes of blocks read while negotiating that link nowhere (records), for
+   * {@link readBlocks} to send without reading them again; at most `keepBytes` in all.
    */
-  early?: (cid: CID, bytes?: Uint8Array) => void
+  keep?: CidMap<Uint8Array>
+  /** Default {@link KEEP_BYTES}. */
+  keepBytes?: number
   onProgress?: (p: SyncProgress) => void
 }
 
+/** Bytes of blocks negotiation keeps for sending (a 100k-record push reads ~37 MiB of records). */
+export const KEEP_BYTES = 64 * 1024 * 1024
 
 export interface Negotiation {
   /** The blocks to send, every block after the blocks it links to (children first). */
@@ -93,7 +95,7 @@ export async function negotiate(
   local: Blockstore,
   remote: Pick<Transport, 'hasMany'>,
   heads: readonly CID[],
-  { known = [], lacking = [], batchSize = DEFAULT_BATCH, maxBatch = MAX_BATCH, early, onProgress }: NegotiateOptions = {},
+  { known = [], lacking = [], batchSize = DEFAULT_BATCH, maxBatch = MAX_BATCH, keep, keepBytes = KEEP_BYTES, onProgress }: NegotiateOptions = {},
 ): Promise<Negotiation> {
   const had = new CidSet(known)
   const answers = new CidMap<boolean>()
@@ -111,14 +113,20 @@ export async function negotiate(
     examined += cids.length
     onProgress?.({ phase: 'negotiate', blocks: examined, bytes: 0 })
   }
-  /** Blocks given to `early`, left out of the order. */
-  const sentEarly = new CidSet()
-  const read = async (links: readonly DagLink[]): Promise<({ links: DagLink[]; bytes: Uint8Array } | undefined)[]> => {
+  let keptBytes = 0
+  const read = async (links: readonly DagLink[]): Promise<(DagLink[] | undefined)[]> => {
     const got = await local.getMany(links.map((l) => l.cid))
     return links.map((l, i) => {
       const bytes = got[i]
       if (!bytes) return undefined
-      return { links: linksOfLocalNode(l.cid, bytes, l.as, l.optional), bytes }
+      const out = linksOfLocalNode(l.cid, bytes, l.as, l.optional)
+      // Blocks that link nowhere (records, mostly) are kept to be sent as read, up to a budget:
+      // readBlocks would read them all again.
+      if (keep && out.length === 0 && keptBytes + bytes.length <= keepBytes) {
+        keep.setKey(linkKey(l), bytes)
+        keptBytes += bytes.length
+      }
+      return out
     })
   }
   const localMissing = (m: MissingBlock[]): never => {
@@ -133,7 +141,7 @@ export async function negotiate(
     if (!links) {
       const [l] = await read([{ cid, as: 'commit', optional: false }])
       if (!l) localMissing([{ cid, as: 'commit' }])
-      links = l!.links
+      links = l!
       commitLinks.set(cid, links)
     }
     return links
@@ -215,38 +223,27 @@ export async function negotiate(
       const children = await read(structured)
       const missing: MissingBlock[] = []
       structured.forEach((l, j) => {
-        const child = children[j]
-        if (!child) {
+        const links = children[j]
+        if (!links) {
           if (!l.optional) missing.push({ cid: l.cid, as: l.as })
           return
         }
-        const links = child.links
         needed.setKey(l.key!, { links })
         for (const c of links) nextLevel.push(c)
-        if (early && links.length === 0 && missing.length === 0) {
-          early(l.cid, child.bytes)
-          sentEarly.addNewKey(l.key!)
-        }
       })
       if (missing.length > 0) localMissing(missing)
-      for (const l of lacks) {
-        if (l.cid.code !== RAW) continue
-        needed.setKey(l.key!, { links: [] })
-        if (early) {
-          early(l.cid)
-          sentEarly.addNewKey(l.key!)
-        }
-      }
+      for (const l of lacks) if (l.cid.code === RAW) needed.setKey(l.key!, { links: [] })
     })
     level = nextLevel
   }
 
-  return { order: postOrder(needed, [...startCommits, ...lacking.map((m) => m.cid)], sentEarly), asked, rounds }
+  return { order: postOrder(needed, [...startCommits, ...lacking.map((m) => m.cid)]), asked, rounds }
 }
 
-/** The needed blocks not in `done`, each after the needed blocks it links to (iterative depth-first walk). */
-function postOrder(needed: CidMap<Needed>, starts: readonly CID[], done: CidSet): CID[] {
+/** The needed blocks, each after the needed blocks it links to (iterative depth-first walk). */
+function postOrder(needed: CidMap<Needed>, starts: readonly CID[]): CID[] {
   const out: CID[] = []
+  const done = new CidSet()
   for (const start of starts) {
     if (!needed.has(start) || done.has(start)) continue
     done.add(start)
@@ -267,13 +264,25 @@ function postOrder(needed: CidMap<Needed>, starts: readonly CID[], done: CidSet)
   return out
 }
 
-/** Read blocks from the local store in order, a few at a time, for `putBlocks`. */
-export async function* readBlocks(local: Blockstore, order: readonly CID[], onProgress?: (p: SyncProgress) => void): AsyncGenerator<Block> {
+/**
+ * Read blocks from the local store in order, a few at a time, for `putBlocks`; blocks in
+ * `kept` (see {@link NegotiateOptions.keep}) are sent from there, and let go of.
+ */
+export async function* readBlocks(local: Blockstore, order: readonly CID[], onProgress?: (p: SyncProgress) => void, kept?: CidMap<Uint8Array>): AsyncGenerator<Block> {
   let blocks = 0
   let bytes = 0
   for (let i = 0; i < order.length; i += 64) {
     const slice = order.slice(i, i + 64)
-    const got = await local.getMany(slice)
+    let got: (Uint8Array | undefined)[]
+    if (kept && kept.size > 0) {
+      got = slice.map((c) => kept.take(c))
+      const missing = slice.filter((_, j) => got[j] === undefined)
+      if (missing.length > 0) {
+        const read = await local.getMany(missing)
+        let k = 0
+        got = got.map((b) => b ?? read[k++])
+      }
+    } else got = await local.getMany(slice)
     for (let j = 0; j < slice.length; j++) {
       const b = got[j]
       if (!b) throw new IncompleteDagError([{ cid: slice[j]!, as: 'any' }], 'the local store lost a block while sending it')

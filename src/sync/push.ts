@@ -5,7 +5,7 @@ import { REMOTE_PREFIX, TAG_PREFIX, checkRefName } from '../refs/ref-name.js'
 import type { Repository } from '../repo/repository.js'
 import { isAncestor } from './ancestry.js'
 import { connect, type ConnectOptions } from './connect.js'
-import { SendQueue } from './send-queue.js'
+import { CidMap } from './dag.js'
 import { missingOf } from './errors.js'
 import { DEFAULT_BATCH, negotiate, readBlocks } from './negotiate.js'
 import { trackingRef } from './remote.js'
@@ -71,7 +71,9 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
     }
     const moving = plan.filter((p) => p.status !== 'up-to-date')
     if (moving.length > 0) {
-      await negotiateAndSend(repo, t, moving.map((p) => p.new), { known: [...remoteRefs.values()], batchSize, onProgress })
+      const kept = new CidMap<Uint8Array>()
+      const { order } = await negotiate(repo.blocks, t, moving.map((p) => p.new), { known: [...remoteRefs.values()], batchSize, keep: kept, onProgress })
+      if (order.length > 0) await t.putBlocks(readBlocks(repo.blocks, order, onProgress, kept))
     }
     for (const p of plan) {
       if (p.status !== 'up-to-date') {
@@ -84,46 +86,6 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
   } finally {
     await conn.close()
   }
-}
-
-/**
- * Negotiate and send at once: blocks that link nowhere (records, chunks) are sent as soon as
- * negotiation finds the other side lacks them, in one `putBlocks` stream that starts with the
- * first of them, while negotiation goes on down the DAG; the blocks that link to others follow
- * in order once it is done. Each is a whole DAG by itself, so a transfer cut short still leaves
- * the other side holding only whole DAGs. Nothing is sent if nothing is lacking.
- */
-async function negotiateAndSend(repo: Repository, t: Transport, heads: CID[], o: { known: CID[]; batchSize: number; onProgress?: (p: SyncProgress) => void }): Promise<void> {
-  const queue = new SendQueue()
-  let sending: Promise<unknown> | undefined
-  // One progress line at a time: once blocks are going out, negotiation's own progress is not drawn.
-  const onProgress = o.onProgress && ((p: SyncProgress) => (sending && p.phase === 'negotiate' ? undefined : o.onProgress!(p)))
-  const start = (): void => {
-    if (sending) return
-    sending = t.putBlocks(queue.blocks(repo.blocks, onProgress))
-    // Awaited below; until then a failure (a refused token, a bad block) must not go unhandled.
-    sending.catch(() => {})
-  }
-  try {
-    const { order } = await negotiate(repo.blocks, t, heads, {
-      known: o.known,
-      batchSize: o.batchSize,
-      onProgress,
-      early: (cid, bytes) => {
-        queue.add(cid, bytes)
-        start()
-      },
-    })
-    for (const cid of order) queue.add(cid)
-    if (order.length > 0) start()
-  } catch (e) {
-    // End the stream after the whole blocks queued so far, and report why negotiation stopped.
-    queue.close()
-    await sending?.catch(() => {})
-    throw e
-  }
-  queue.close()
-  await sending
 }
 
 async function pushStatus(repo: Repository, remote: string, ref: string, old: CID | null, local: CID, force: boolean): Promise<PushedRef['status']> {
