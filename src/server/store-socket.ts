@@ -262,16 +262,20 @@ async function stream<T>(res: ServerResponse, items: AsyncIterable<T>, toJson: (
   res.end(JSON.stringify({ end: true }) + '\n')
 }
 
-/** putMany's body, block by block, as it arrives. */
-async function readBlocks(req: IncomingMessage): Promise<Block[]> {
+/** putMany's body, block by block, as it arrives; `withBases`: each CID followed by its delta base's (or none). */
+async function readBlocks(req: IncomingMessage, withBases = false): Promise<{ blocks: Block[]; bases: Map<Block, CID> }> {
   const r = new ByteReader(req as AsyncIterable<Buffer>)
   const blocks: Block[] = []
+  const bases = new Map<Block, CID>()
   for (;;) {
     const n = await r.u8()
-    if (n === undefined) return blocks
+    if (n === undefined) return { blocks, bases }
     const cid = cidFromBytes(await r.exact(n))
-    const bytes = await r.exact(await r.u32())
-    blocks.push({ cid, bytes })
+    const baseLength = withBases ? await r.u8() : 0
+    const base = baseLength ? cidFromBytes(await r.exact(baseLength)) : undefined
+    const block = { cid, bytes: await r.exact(await r.u32()) }
+    blocks.push(block)
+    if (base) bases.set(block, base)
   }
 }
 
@@ -314,8 +318,13 @@ async function answer(store: Store, req: IncomingMessage, res: ServerResponse): 
       return
     }
     case '/blocks/putMany': {
-      const blocks = await readBlocks(req)
+      const { blocks } = await readBlocks(req)
       await store.blocks.putMany(blocks, url.searchParams.get('compress') === '0' ? { compress: false } : {})
+      return sendJson(res, {})
+    }
+    case '/blocks/putManyWithBases': {
+      const { blocks, bases } = await readBlocks(req, true)
+      await store.blocks.putMany(blocks, { deltaBase: (b) => bases.get(b) })
       return sendJson(res, {})
     }
     case '/blocks/storedSizes': {

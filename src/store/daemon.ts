@@ -33,7 +33,9 @@ import type { Store } from './store.js'
  *   - every call is `POST /<area>/<method>`; arguments are JSON, except block lists;
  *   - a CID list (getMany, hasMany, storedSizes) is binary: per CID, u8 length then its bytes;
  *   - putMany's body is binary: per block, u8 CID length, the CID's bytes, u32 length, the bytes;
- *     `?compress=0` carries PutOptions.compress = false;
+ *     `?compress=0` carries PutOptions.compress = false; `/blocks/putManyWithBases` carries
+ *     PutOptions.deltaBase: after each CID, u8 length and the bytes of its delta base's CID
+ *     (0: none);
  *   - getMany's answer is binary: per CID, u32 length then the bytes, or 0xffffffff if absent;
  *   - listings (cids, refs list/log/logged, config and index entries) stream newline-separated
  *     JSON lines `{"items":[…]}` and end with `{"end":true}` (or `{"error":…}`), so neither end
@@ -51,7 +53,7 @@ export const ABSENT = 0xffffffff
 /** Items per line of a streamed listing. */
 export const STREAM_BATCH = 256
 /** Protocol version, checked by the client on connect. */
-export const DAEMON_PROTOCOL = 1
+export const DAEMON_PROTOCOL = 2
 
 /** What the DAEMON file says. */
 export interface DaemonInfo {
@@ -506,16 +508,27 @@ class DaemonBlockstore implements Blockstore {
   }
   async putMany(blocks: readonly Block[], options: PutOptions = {}): Promise<void> {
     if (blocks.length === 0) return
+    // Delta bases matter only where the daemon may compress.
+    const deltaBase = options.compress === false ? undefined : options.deltaBase
     // The block bytes go as they are: no copy, no base64.
     const parts: Uint8Array[] = []
     for (const b of blocks) {
-      const head = Buffer.allocUnsafe(1 + b.cid.bytes.length + 4)
-      head[0] = b.cid.bytes.length
-      head.set(b.cid.bytes, 1)
-      head.writeUInt32BE(b.bytes.length, 1 + b.cid.bytes.length)
+      const base = deltaBase ? (deltaBase(b)?.bytes ?? new Uint8Array(0)) : undefined
+      const head = Buffer.allocUnsafe(1 + b.cid.bytes.length + (base ? 1 + base.length : 0) + 4)
+      let at = 0
+      head[at++] = b.cid.bytes.length
+      head.set(b.cid.bytes, at)
+      at += b.cid.bytes.length
+      if (base) {
+        head[at++] = base.length
+        head.set(base, at)
+        at += base.length
+      }
+      head.writeUInt32BE(b.bytes.length, at)
       parts.push(head, b.bytes)
     }
-    await this.client.json({ route: options.compress === false ? '/blocks/putMany?compress=0' : '/blocks/putMany', body: parts })
+    const route = deltaBase ? '/blocks/putManyWithBases' : options.compress === false ? '/blocks/putMany?compress=0' : '/blocks/putMany'
+    await this.client.json({ route, body: parts })
   }
   async *cids({ prefix = '' }: { prefix?: string } = {}): AsyncIterable<CID> {
     for await (const text of this.client.stream<string>({ route: '/blocks/cids', json: { prefix } })) yield parseCid(text)
