@@ -5,6 +5,7 @@ import { CID, DAG_CBOR, MAX_BLOCK_SIZE, RAW, SHA2_256, cidFromBytes, cidToString
 import { decodeDagCbor } from '../codec/dag-cbor-decode.js'
 import { InvalidInputError, PedigreeError } from '../errors.js'
 import type { OpenTransportOptions } from './open-transport.js'
+import { varint } from 'multiformats'
 import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http'
 import type { PutBlocksResult, RemoteRef, RemoteRefResult, RemoteRefUpdate, Transport } from './transport.js'
 
@@ -53,28 +54,16 @@ const FRAME_BYTES = 256 * 1024
 /** Blocks at least this big go out as their own chunk, without a copy. */
 const LARGE_BLOCK = 64 * 1024
 
-function varintLength(n: number): number {
-  let len = 1
-  while (n >= 0x80) {
-    n = Math.floor(n / 128)
-    len++
-  }
-  return len
-}
-
+/** Write `n` as a varint (LEB128) at `at`; returns the offset after it. */
 function writeVarint(n: number, into: Uint8Array, at: number): number {
-  while (n >= 0x80) {
-    into[at++] = (n & 0x7f) | 0x80
-    n = Math.floor(n / 128)
-  }
-  into[at++] = n
-  return at
+  varint.encodeTo(n, into, at)
+  return at + varint.encodingLength(n)
 }
 
 /** The header of a CARv1 stream: varint length, then dag-cbor `{roots, version: 1}`. */
 export function carHeader(roots: readonly CID[] = []): Uint8Array {
   const { bytes: body } = encodeDagCbor({ roots: [...roots], version: 1 })
-  const out = new Uint8Array(varintLength(body.length) + body.length)
+  const out = new Uint8Array(varint.encodingLength(body.length) + body.length)
   out.set(body, writeVarint(body.length, out, 0))
   return out
 }
@@ -97,7 +86,7 @@ export async function* carStream(blocks: AsyncIterable<Block> | Iterable<Block>,
   for await (const { cid, bytes } of blocks) {
     const id = cid.bytes
     const length = id.length + bytes.length
-    const head = varintLength(length) + id.length
+    const head = varint.encodingLength(length) + id.length
     if (bytes.length >= LARGE_BLOCK) {
       const prefix = new Uint8Array(head)
       prefix.set(id, writeVarint(length, prefix, 0))
@@ -175,7 +164,7 @@ export async function* carBlocks(chunks: AsyncIterable<Uint8Array>, source: stri
     return true
   }
   /** A varint at `at` (LEB128, at most 8 bytes), or undefined once the stream has ended cleanly before it. */
-  const varint = async (what: string): Promise<number | undefined> => {
+  const readVarint = async (what: string): Promise<number | undefined> => {
     for (;;) {
       let value = 0
       let scale = 1
@@ -224,7 +213,7 @@ export async function* carBlocks(chunks: AsyncIterable<Uint8Array>, source: stri
 
   try {
     // The header: varint length, then dag-cbor {version: 1, roots: [CID…]}.
-    const headerLength = await varint('the header')
+    const headerLength = await readVarint('the header')
     if (headerLength === undefined) throw corrupt(source, 'unexpected end of data: the stream is empty', true)
     if (headerLength === 0 || headerLength > MAX_HEADER) throw corrupt(source, `a header of ${headerLength} bytes`, false)
     const headerBytes = await take(headerLength, 'the header')
@@ -239,7 +228,7 @@ export async function* carBlocks(chunks: AsyncIterable<Uint8Array>, source: stri
     }
     // Sections: varint(length) · CID · bytes.
     for (;;) {
-      const length = await varint('a section length')
+      const length = await readVarint('a section length')
       if (length === undefined) return
       if (length === 0) throw corrupt(source, 'a section of zero length', false)
       if (length > MAX_BLOCK_SIZE + MAX_SECTION_HEAD) {
