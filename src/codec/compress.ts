@@ -1,4 +1,4 @@
-import { deflateRaw, deflateRawSync, inflateRaw, inflateRawSync } from 'node:zlib'
+import { createRequire } from 'node:module'
 import { promisify } from 'node:util'
 import { CorruptBlockError } from '../errors.js'
 
@@ -61,8 +61,17 @@ const EARLY_BYTES = 1024
 const ASYNC_MIN_BYTES = 64 * 1024
 const DEFLATE = { level: 1 } as const
 
-const deflateRawAsync = promisify(deflateRaw)
-const inflateRawAsync = promisify(inflateRaw)
+type Zlib = typeof import('node:zlib')
+let zlibModule: Zlib | undefined
+/**
+ * node:zlib, loaded when a block is first deflated or inflated: a command that reads only
+ * uncompressed blocks (log reads commits) does not pay for loading it at start-up.
+ */
+const zlib = (): Zlib => (zlibModule ??= createRequire(import.meta.url)('node:zlib') as Zlib)
+let deflateRawPromise: ((bytes: Uint8Array, options: object) => Promise<Buffer>) | undefined
+let inflateRawPromise: ((bytes: Uint8Array, options: object) => Promise<Buffer>) | undefined
+const deflateRawAsync = (bytes: Uint8Array, options: object): Promise<Buffer> => (deflateRawPromise ??= promisify(zlib().deflateRaw))(bytes, options)
+const inflateRawAsync = (bytes: Uint8Array, options: object): Promise<Buffer> => (inflateRawPromise ??= promisify(zlib().inflateRaw))(bytes, options)
 
 /** A block as a backend keeps it. */
 export interface Encoded {
@@ -88,13 +97,13 @@ export interface EncodeOptions {
  */
 export function encodeStored(bytes: Uint8Array, { fast = true }: EncodeOptions = {}): Encoded {
   if (!worthTrying(bytes, fast)) return { encoding: ENCODING_NONE, bytes }
-  return keepIfSmaller(bytes, deflateRawSync(bytes, DEFLATE))
+  return keepIfSmaller(bytes, zlib().deflateRawSync(bytes, DEFLATE))
 }
 
 /** {@link encodeStored}, deflating large blocks in the thread pool so that the caller can go on hashing. */
 export async function encodeStoredAsync(bytes: Uint8Array, { fast = true }: EncodeOptions = {}): Promise<Encoded> {
   if (!worthTrying(bytes, fast)) return { encoding: ENCODING_NONE, bytes }
-  const deflated = bytes.length >= ASYNC_MIN_BYTES ? await deflateRawAsync(bytes, DEFLATE) : deflateRawSync(bytes, DEFLATE)
+  const deflated = bytes.length >= ASYNC_MIN_BYTES ? await deflateRawAsync(bytes, DEFLATE) : zlib().deflateRawSync(bytes, DEFLATE)
   return keepIfSmaller(bytes, deflated)
 }
 
@@ -107,7 +116,7 @@ export function decodeStored(cid: string, encoding: number, stored: Uint8Array, 
   if (encoding !== ENCODING_DEFLATE_RAW) throw new CorruptBlockError(cid, `unknown stored encoding ${encoding}`)
   let bytes: Uint8Array
   try {
-    bytes = inflateRawSync(stored, { maxOutputLength: Math.max(size, 1) })
+    bytes = zlib().inflateRawSync(stored, { maxOutputLength: Math.max(size, 1) })
   } catch (e) {
     throw new CorruptBlockError(cid, `stored bytes do not inflate: ${(e as Error).message}`, { cause: e })
   }

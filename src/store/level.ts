@@ -1,8 +1,7 @@
-import { rmSync, writeFileSync } from 'node:fs'
+import { unlinkSync, writeFileSync } from 'node:fs'
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { hostname } from 'node:os'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Level } from 'level'
 import type { AbstractSublevel } from 'abstract-level'
 import { CID, cidToString } from '../codec/cid.js'
@@ -34,6 +33,15 @@ const key = (cid: CID): string => cidToString(cid)
  */
 const prefixRange = (prefix: string): { gte?: string } => (prefix ? { gte: prefix } : {})
 const HOLDER_FILE = 'holder.json'
+
+/** Remove holder.json if it is there (unlinkSync: rmSync loads fs's whole rimraf module). */
+function removeHolder(path: string): void {
+  try {
+    unlinkSync(path)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
+  }
+}
 
 const KiB = 1024
 
@@ -607,7 +615,7 @@ export async function openLevelStore(root: string, options: LevelStoreOptions = 
       // no process waits out its timeout while newer ones keep getting in. Each try costs
       // ~0.25 ms of CPU: the floor keeps 15 waiters under a tenth of a core.
       const every = Math.max(20, 100 / (1 + (Date.now() - started) / 2000))
-      await sleep(every + Math.random() * every)
+      await new Promise((r) => setTimeout(r, every + Math.random() * every))
     }
   }
   const holderPath = join(root, HOLDER_FILE)
@@ -627,7 +635,7 @@ export async function openLevelStore(root: string, options: LevelStoreOptions = 
     const packs = await PackFiles.open(root, recorded === undefined ? undefined : (JSON.parse(recorded) as PackState), { target: packTarget })
     blockstore = new LevelBlockstore(db, blocks, meta, packs, packThreshold)
   } catch (e) {
-    rmSync(holderPath, { force: true })
+    removeHolder(holderPath)
     await db.close()
     if (e instanceof StoreError) throw e
     throw new StoreError(`cannot open the store at ${root}: ${(e as Error).message}`, { location: root }, { cause: e })
@@ -642,7 +650,7 @@ export async function openLevelStore(root: string, options: LevelStoreOptions = 
       try {
         await blockstore.close()
       } finally {
-        rmSync(holderPath, { force: true })
+        removeHolder(holderPath)
         await db.close()
       }
     },
