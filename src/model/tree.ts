@@ -483,8 +483,11 @@ export class ProllyTree {
   }
 
   /**
-   * {@link loadMany} for the diff: nodes of the shape the tree writes stay as their verified
-   * bytes (RawNode, see tree-raw.ts), others are decoded and checked as everywhere.
+   * Nodes by CID, in order: from the cache, the rest with one `getMany`, each verified. Nodes of
+   * the shape the tree writes stay as their verified bytes (RawNode, see tree-raw.ts), others
+   * are decoded and checked as everywhere. Internal nodes are cached; leaves with `keepLeaves`,
+   * or while the cache is less than half full (a walk over many leaves would otherwise push out
+   * the internal nodes that every later walk needs).
    */
   private async loadViews(cids: readonly CID[], keepLeaves: boolean): Promise<NodeView[]> {
     const out = new Array<NodeView>(cids.length)
@@ -512,37 +515,6 @@ export class ProllyTree {
       const node = raw ?? checkTreeNode(cid, decodeBlockUnchecked(cid, bytes))
       if (node.level > 0 || keepLeaves || this.cache.size < this.cacheLimit >> 1) this.keep(cidToString(cid), node)
       out[i] = raw ?? new DecodedView(node as TreeNode)
-    }
-    return out
-  }
-
-  /**
-   * Nodes by CID, in order: from the cache, the rest with one `getMany`, each verified. Internal
-   * nodes are cached; leaves with `keepLeaves`, or while the cache is less than half full (a walk
-   * over many leaves would otherwise push out the internal nodes that every later walk needs).
-   */
-  async loadMany(cids: readonly CID[], { keepLeaves = true }: { keepLeaves?: boolean } = {}): Promise<TreeNode[]> {
-    const out = new Array<TreeNode>(cids.length)
-    const missing: number[] = []
-    for (let i = 0; i < cids.length; i++) {
-      const hit = this.cached(cidToString(cids[i]!), cids[i]!)
-      if (hit) out[i] = hit
-      else missing.push(i)
-    }
-    if (missing.length === 0) return out
-    const blocks = await this.blocks.getMany(missing.map((i) => cids[i]!))
-    for (let j = 0; j < missing.length; j++) {
-      const i = missing[j]!
-      const cid = cids[i]!
-      const bytes = blocks[j]
-      // Read alone when missing, so that the error is the one node() gives.
-      if (!bytes) {
-        out[i] = await this.node(cid)
-        continue
-      }
-      const node = checkTreeNode(cid, decodeBlock(cid, bytes))
-      if (node.level > 0 || keepLeaves || this.cache.size < this.cacheLimit >> 1) this.keep(cidToString(cid), node)
-      out[i] = node
     }
     return out
   }
