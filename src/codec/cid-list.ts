@@ -1,4 +1,4 @@
-import { CID, DAG_CBOR, RAW, SHA2_256, cidFromBytes, cidToString, parseCid } from './cid.js'
+import { cidFirst, cidToString, parseCid, startsWithStoreCid, type CID } from './cid.js'
 import { InvalidInputError } from '../errors.js'
 
 /** CIDs in binary, one after another (each CID delimits itself). */
@@ -23,16 +23,13 @@ export function decodeCidList(bytes: Uint8Array, field = 'cids'): CID[] {
   let rest = bytes
   while (rest.length > 0) {
     let cid: CID
-    if (rest.length >= 36 && rest[0] === 1 && (rest[1] === DAG_CBOR || rest[1] === RAW) && rest[2] === SHA2_256 && rest[3] === 32) {
-      // The one form a store holds: copied out, so the CID does not pin the whole request body.
-      cid = cidFromBytes(rest.slice(0, 36))
-      rest = rest.subarray(36)
-    } else {
-      try {
-        ;[cid, rest] = CID.decodeFirst(rest) as [CID, Uint8Array]
-      } catch (e) {
-        throw new InvalidInputError(`'${field}': malformed binary CID list at byte ${bytes.length - rest.length}`, { field }, { cause: e })
-      }
+    const at = bytes.length - rest.length
+    try {
+      ;[cid, rest] = cidFirst(rest)
+    } catch (e) {
+      throw new InvalidInputError(`'${field}': malformed binary CID list at byte ${at}`, { field }, { cause: e })
+    }
+    if (!startsWithStoreCid(cid.bytes)) {
       if (cid.version !== 1) throw new InvalidInputError(`'${field}': unsupported CID ${cid.toString()}: pedigree uses CIDv1 only`, { field, cid: cid.toString() })
       parseCid(cidToString(cid)) // refuses what a store cannot hold, saying why
     }

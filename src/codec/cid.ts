@@ -61,11 +61,26 @@ export function sha256Matches(bytes: Uint8Array, digest: Uint8Array): boolean {
  * entry. Anything else goes through `CID.decode`.
  */
 export function cidFromBytes(bytes: Uint8Array): CID {
-  const codec = bytes[1]
-  if (bytes.length === 36 && bytes[0] === 1 && (codec === DAG_CBOR || codec === RAW) && bytes[2] === SHA2_256 && bytes[3] === 32) {
-    return new CID(1, codec, new Digest.Digest(SHA2_256, 32, bytes.subarray(4), bytes.subarray(2)), bytes) as CID
+  if (bytes.length === 36 && startsWithStoreCid(bytes)) {
+    return new CID(1, bytes[1]!, new Digest.Digest(SHA2_256, 32, bytes.subarray(4), bytes.subarray(2)), bytes) as CID
   }
   return CID.decode(bytes)
+}
+
+/** Whether `bytes` start with a CID of the one form a pedigree store holds: CIDv1, dag-cbor or raw, sha2-256 (36 bytes). */
+export function startsWithStoreCid(bytes: Uint8Array): boolean {
+  return bytes.length >= 36 && bytes[0] === 1 && (bytes[1] === DAG_CBOR || bytes[1] === RAW) && bytes[2] === SHA2_256 && bytes[3] === 32
+}
+
+/**
+ * The CID at the start of `bytes` and the bytes after it, as `CID.decodeFirst` gives them.
+ * The one form a pedigree store holds is copied out (36 bytes), so that the CID does not keep
+ * a larger buffer (a request body, a stream chunk) alive; anything else goes through
+ * `CID.decodeFirst`, which throws on malformed bytes.
+ */
+export function cidFirst(bytes: Uint8Array): [CID, Uint8Array] {
+  if (startsWithStoreCid(bytes)) return [cidFromBytes(bytes.slice(0, 36)), bytes.subarray(36)]
+  return CID.decodeFirst(bytes) as [CID, Uint8Array]
 }
 
 /** CID of a digest that was computed elsewhere (for example while streaming a file). */

@@ -1,7 +1,7 @@
 import { encodeDagCbor } from '../codec/dag-cbor-encode.js'
 import { decodeCidList, encodeCidList } from '../codec/cid-list.js'
 import type { Block } from '../codec/block.js'
-import { CID, DAG_CBOR, MAX_BLOCK_SIZE, RAW, SHA2_256, cidFromBytes, cidToString, parseCid } from '../codec/cid.js'
+import { CID, MAX_BLOCK_SIZE, cidFirst, cidToString, parseCid } from '../codec/cid.js'
 import { decodeDagCbor } from '../codec/dag-cbor-decode.js'
 import { InvalidInputError, PedigreeError } from '../errors.js'
 import type { OpenTransportOptions } from './open-transport.js'
@@ -237,16 +237,10 @@ export async function* carBlocks(chunks: AsyncIterable<Uint8Array>, source: stri
       const section = await take(length, 'a block')
       let cid: CID
       let bytes: Uint8Array
-      if (section.length >= 36 && section[0] === 1 && (section[1] === DAG_CBOR || section[1] === RAW) && section[2] === SHA2_256 && section[3] === 32) {
-        // The one form a store holds: a copy, so that the CID does not keep the chunk alive.
-        cid = cidFromBytes(section.slice(0, 36))
-        bytes = section.subarray(36)
-      } else {
-        try {
-          ;[cid, bytes] = CID.decodeFirst(section) as [CID, Uint8Array]
-        } catch (e) {
-          throw corrupt(source, `a section does not start with a CID (${(e as Error).message})`, false)
-        }
+      try {
+        ;[cid, bytes] = cidFirst(section)
+      } catch (e) {
+        throw corrupt(source, `a section does not start with a CID (${(e as Error).message})`, false)
       }
       yield { cid, bytes }
     }
