@@ -159,7 +159,8 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
     try {
       const parsed = typeof item === 'string' ? parseRecordJson(item, 'the input', { firstLine: line }) : (fromDagJson(item) as RecordValue)
       // Most records have no references: they skip the (async, copying) resolution.
-      const value = hasReferences(parsed) ? ((await resolveReferences(repo, parsed, ref, inBatch, resolved)) as RecordValue) : parsed
+      const value =
+        (typeof item !== 'string' || mayHoldReferences(item)) && hasReferences(parsed) ? ((await resolveReferences(repo, parsed, ref, inBatch, resolved)) as RecordValue) : parsed
       const { block, linked } = encodeNodeLinked(value)
       const path = validateTreePath(template(value, block.cid, line))
       pending.push({ path, value, block, linked, line })
@@ -174,6 +175,11 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
   }
   await flush()
   return result
+}
+
+/** Whether JSON text could hold a key "@": as `"@"`, or written with an escape (`\u0040`). */
+function mayHoldReferences(text: string): boolean {
+  return text.includes('"@"') || text.includes('\\u00')
 }
 
 /** Whether a value holds a `{"@": …}` reference anywhere (what resolveReferences would replace). */
