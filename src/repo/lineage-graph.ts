@@ -17,7 +17,10 @@ export interface Taint {
 export interface LineageNode {
   cid: string
   kind: NodeKind
-  /** Tree paths at which this CID has been committed (from the path index), first ones only. */
+  /**
+   * A tree path at which this CID has been committed (from the path index: the one indexed
+   * last), or none when it never was.
+   */
   paths: string[]
   /** A record's conventional fields, when present: type, name, started_at, ended_at, agent, campaign_id, workflow_id. */
   fields?: Record<string, unknown>

@@ -1,13 +1,17 @@
 import { CID, cidToString } from '../codec/cid.js'
 import { decodeBlock, linksOf } from '../codec/block.js'
 import type { TreeEntry } from '../model/tree.js'
-import { entriesForPrefixes } from '../store/ref-cells.js'
+import { entriesForPrefixes, openIndexReader } from '../store/ref-cells.js'
 import type { Repository } from './repository.js'
 
 /**
  * The reverse-link and path indexes, derived from blocks and refs (rebuildable any time):
  *   d/<target>/<source>/<field>  record <source> links to <target> under <field>
  *   p/<cid>/<path>               <cid> was committed at <path> (value: the commit)
+ *   f/<cid>                      a path <cid> was committed at (value: the path indexed last),
+ *                                for lookups by key: a prefix scan costs a seek and a round
+ *                                trip to LevelDB's thread pool each, a key is one of many in
+ *                                a getMany. Every value written is true, so writers may race.
  *   c/<commit>                   this commit's changes are indexed
  * Commits index what they add as they land; anything that arrived otherwise (a crash
  * between ref and index, a pull) is caught up by `ensureIndexed` before a downstream
@@ -16,6 +20,7 @@ import type { Repository } from './repository.js'
 
 const DOWN = 'd/'
 const PATH = 'p/'
+const A_PATH = 'f/'
 const DONE = 'c/'
 /** Records read from the store at once while indexing. */
 const READ_BATCH = 512
@@ -42,7 +47,7 @@ export async function indexCommit(repo: Repository, commit: CID, entries: Iterab
     for (const e of slice) {
       const { path, entry } = e
       const cid = cidToString(entry.cid)
-      batch.push([`${PATH}${cid}/${path}`, c])
+      batch.push([`${PATH}${cid}/${path}`, c], [`${A_PATH}${cid}`, path])
       if (entry.kind === 'record') {
         const got = read.get(e)
         const record = e.value ?? (got ? decodeBlock(entry.cid, got) : await repo.readNode(entry.cid))
@@ -61,33 +66,45 @@ export async function indexCommit(repo: Repository, commit: CID, entries: Iterab
 /**
  * Make sure every commit reachable from every ref is indexed, walking back from each
  * ref only until a commit that already is. Returns how many commits were indexed.
+ * They are indexed parents first, as commits landing one by one are, so that `f/` keys
+ * name the path a CID was committed at last.
  */
 export async function ensureIndexed(repo: Repository, { onProgress }: { onProgress?: (commits: number) => void } = {}): Promise<number> {
   let indexed = 0
   const seen = new Set<string>()
   for await (const { cid } of repo.refs.list()) {
-    const stack = [cid]
+    // Depth first; a commit is indexed once all its unindexed parents are (post-order).
+    const stack: { cid: CID; commit?: { tree: CID; parents: CID[] } }[] = [{ cid }]
     while (stack.length > 0) {
-      const at = stack.pop()!
-      const key = cidToString(at)
-      if (seen.has(key)) continue
+      const top = stack[stack.length - 1]!
+      if (top.commit) {
+        stack.pop()
+        const { tree, parents } = top.commit
+        const parentTree = parents[0] ? (await repo.readCommit(parents[0])).tree : await repo.trees.empty()
+        const changed: IndexedEntry[] = []
+        for await (const change of repo.trees.diff(parentTree, tree)) {
+          if (change.type !== 'removed') changed.push({ path: change.path, entry: change.after })
+        }
+        await indexCommit(repo, top.cid, changed)
+        indexed++
+        onProgress?.(indexed)
+        continue
+      }
+      const key = cidToString(top.cid)
+      if (seen.has(key) || (await repo.store.index.get(`${DONE}${key}`)) !== undefined) {
+        seen.add(key)
+        stack.pop()
+        continue
+      }
       seen.add(key)
-      if ((await repo.store.index.get(`${DONE}${key}`)) !== undefined) continue
-      let commit
       try {
-        commit = await repo.readCommit(at)
+        const commit = await repo.readCommit(top.cid)
+        top.commit = { tree: commit.tree, parents: commit.parents }
       } catch {
-        continue // an annotated tag, or a block fsck will report
+        stack.pop() // an annotated tag, or a block fsck will report
+        continue
       }
-      const parentTree = commit.parents[0] ? (await repo.readCommit(commit.parents[0])).tree : await repo.trees.empty()
-      const changed: IndexedEntry[] = []
-      for await (const change of repo.trees.diff(parentTree, commit.tree)) {
-        if (change.type !== 'removed') changed.push({ path: change.path, entry: change.after })
-      }
-      await indexCommit(repo, at, changed)
-      indexed++
-      onProgress?.(indexed)
-      stack.push(...commit.parents)
+      for (const parent of top.commit.parents) if (!seen.has(cidToString(parent))) stack.push({ cid: parent })
     }
   }
   return indexed
@@ -95,18 +112,36 @@ export async function ensureIndexed(repo: Repository, { onProgress }: { onProgre
 
 /** Drop and rebuild every derived index. */
 export async function rebuildIndex(repo: Repository, options: { onProgress?: (commits: number) => void } = {}): Promise<number> {
-  for (const prefix of [DOWN, PATH, DONE]) await repo.store.index.clear(prefix)
+  for (const prefix of [DOWN, PATH, A_PATH, DONE]) await repo.store.index.clear(prefix)
   return ensureIndexed(repo, options)
 }
 
 /** Records that link to `target`: [source, field] pairs. */
 export async function* linksTo(repo: Repository, target: CID | string): AsyncGenerator<{ source: CID; field: string }> {
   const prefix = `${DOWN}${typeof target === 'string' ? target : cidToString(target)}/`
-  for await (const [key] of repo.store.index.entries(prefix)) {
-    const rest = key.slice(prefix.length)
-    const slash = rest.indexOf('/')
-    yield { source: CID.parse(rest.slice(0, slash)), field: rest.slice(slash + 1) }
+  for await (const [key] of repo.store.index.entries(prefix)) yield sourceOf(key, prefix)
+}
+
+/**
+ * Reverse-link lookups in turn, for a walk that asks one per node: one index reader (in
+ * LevelDB, one iterator sought to each target) instead of an iterator per lookup. Close it.
+ */
+export function reverseLinks(repo: Repository): { to(target: CID | string): Promise<{ source: CID; field: string }[]>; close(): Promise<void> } {
+  const reader = openIndexReader(repo.store.index, DOWN)
+  return {
+    async to(target) {
+      const prefix = `${DOWN}${typeof target === 'string' ? target : cidToString(target)}/`
+      return (await reader.entries(prefix)).map(([key]) => sourceOf(key, prefix))
+    },
+    close: () => reader.close(),
   }
+}
+
+/** The source and field of the reverse-link key `key` under `prefix` (`d/<target>/`). */
+function sourceOf(key: string, prefix: string): { source: CID; field: string } {
+  const rest = key.slice(prefix.length)
+  const slash = rest.indexOf('/')
+  return { source: CID.parse(rest.slice(0, slash)), field: rest.slice(slash + 1) }
 }
 
 /** Paths at which `cid` has been committed (any ref, any time), at most `limit`. */
@@ -122,6 +157,22 @@ export async function pathsOfMany(repo: Repository, cids: readonly CID[], limit 
   const prefixes = cids.map((cid) => `${PATH}${cidToString(cid)}/`)
   const found = await entriesForPrefixes(repo.store.index, prefixes, limit)
   return found.map((entries, i) => entries.map(([key]) => key.slice(prefixes[i]!.length)))
+}
+
+/**
+ * For each CID, one path at which it has been committed (the one indexed last), or none:
+ * one lookup by key each, all in one call. CIDs indexed before `f/` keys were written are
+ * found by a prefix scan instead (`pedigree index rebuild` writes their keys).
+ */
+export async function aPathOfMany(repo: Repository, cids: readonly CID[]): Promise<(string | undefined)[]> {
+  const texts = cids.map(cidToString)
+  const out = await repo.store.index.getMany(texts.map((t) => `${A_PATH}${t}`))
+  const unkeyed = out.flatMap((path, i) => (path === undefined ? [i] : []))
+  if (unkeyed.length > 0) {
+    const scanned = await pathsOfMany(repo, unkeyed.map((i) => cids[i]!), 1)
+    unkeyed.forEach((i, j) => (out[i] = scanned[j]![0]))
+  }
+  return out
 }
 
 /** Is this commit indexed? (fsck reports reachable commits that are not.) */

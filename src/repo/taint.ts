@@ -4,7 +4,7 @@ import { linksOf } from '../codec/block.js'
 import { isFileNode } from '../model/file.js'
 import { isCommitShape, isTagShape } from '../model/commit.js'
 import type { Taint } from './lineage-graph.js'
-import { ensureIndexed, linksTo } from './link-index.js'
+import { ensureIndexed, reverseLinks } from './link-index.js'
 import type { Repository } from './repository.js'
 
 import { INVALIDATIONS_REF } from './invalidations-ref.js'
@@ -112,15 +112,20 @@ export async function taintedSet(repo: Repository): Promise<Map<string, Taint>> 
   await ensureIndexed(repo)
   // The invalidation records link to what they invalidate; they are not derived from it.
   const records = new Set([...invalidations.values()].map((i) => i.record.toString()))
-  for (const inv of invalidations.values()) {
-    const taint: Taint = { root: inv.target.toString(), reason: inv.reason, invalidation: cidToString(inv.record) }
-    const queue = [inv.target.toString()]
-    while (queue.length > 0) {
-      const key = queue.shift()!
-      if (out.has(key) || records.has(key)) continue
-      out.set(key, taint)
-      for await (const { source } of linksTo(repo, key)) queue.push(source.toString())
+  const links = reverseLinks(repo)
+  try {
+    for (const inv of invalidations.values()) {
+      const taint: Taint = { root: inv.target.toString(), reason: inv.reason, invalidation: cidToString(inv.record) }
+      const queue = [inv.target.toString()]
+      for (let i = 0; i < queue.length; i++) {
+        const key = queue[i]!
+        if (out.has(key) || records.has(key)) continue
+        out.set(key, taint)
+        for (const { source } of await links.to(key)) queue.push(source.toString())
+      }
     }
+  } finally {
+    await links.close()
   }
   return out
 }

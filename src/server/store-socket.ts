@@ -292,6 +292,7 @@ async function answer(store: Store, req: IncomingMessage, res: ServerResponse): 
         supports: store.blocks.supports,
         storedSizes: typeof store.blocks.storedSizes === 'function',
         entriesMany: typeof store.index.entriesMany === 'function',
+        indexGetMany: true,
       }
       return sendJson(res, hello)
     }
@@ -376,6 +377,11 @@ async function answer(store: Store, req: IncomingMessage, res: ServerResponse): 
     case '/index/get': {
       const value = await store.index.get(str(await args(req), 'key'))
       return sendJson(res, value === undefined ? {} : { value })
+    }
+    case '/index/getMany': {
+      const keys = (await args(req)).keys
+      if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) throw new InvalidInputError("the store daemon expects 'keys' to be a list of strings")
+      return sendJson(res, { values: (await store.index.getMany(keys)).map((v) => v ?? null) })
     }
     case '/index/putMany': {
       const entries = (await args(req)).entries

@@ -76,6 +76,8 @@ export interface DaemonHello {
   supports: BlockstoreSupports
   storedSizes: boolean
   entriesMany: boolean
+  /** `/index/getMany` is served (absent from daemons of older versions). */
+  indexGetMany?: boolean
 }
 
 /**
@@ -579,6 +581,7 @@ class DaemonIndexCells implements IndexCells {
   constructor(
     private readonly client: DaemonClient,
     hasEntriesMany: boolean,
+    private readonly hasGetMany: boolean,
   ) {
     if (hasEntriesMany) {
       this.entriesMany = async (prefixes, { limit }) =>
@@ -587,6 +590,12 @@ class DaemonIndexCells implements IndexCells {
   }
   async get(key: string): Promise<string | undefined> {
     return ((await this.client.json({ route: '/index/get', json: { key } })) as { value?: string }).value
+  }
+  async getMany(keys: readonly string[]): Promise<(string | undefined)[]> {
+    if (keys.length === 0) return []
+    if (!this.hasGetMany) return Promise.all(keys.map((key) => this.get(key)))
+    const { values } = (await this.client.json({ route: '/index/getMany', json: { keys } })) as { values: (string | null)[] }
+    return values.map((v) => v ?? undefined)
   }
   async putMany(entries: readonly [string, string][]): Promise<void> {
     if (entries.length === 0) return
@@ -621,7 +630,7 @@ export class DaemonStore implements Store {
     this.blocks = new DaemonBlockstore(client, hello.supports, hello.storedSizes)
     this.refs = new DaemonRefCells(client)
     this.config = new DaemonConfigCells(client)
-    this.index = new DaemonIndexCells(client, hello.entriesMany)
+    this.index = new DaemonIndexCells(client, hello.entriesMany, hello.indexGetMany === true)
   }
 
   /** The socket this store is reached through. */

@@ -120,7 +120,7 @@ describe('config and index through the daemon', () => {
     expect(refused.message).toBe(local.message)
   })
 
-  it('index: putMany, get, entries with a limit, entriesMany, clear', async () => {
+  it('index: putMany, get, getMany, entries with a limit, entriesMany, clear', async () => {
     const entries: [string, string][] = [
       ['p/a/1', 'x'],
       ['p/a/2', 'y'],
@@ -131,6 +131,7 @@ describe('config and index through the daemon', () => {
     await served.client.index.putMany(entries)
     expect(await served.client.index.get('p/a/2')).toBe('y')
     expect(await served.client.index.get('nope')).toBeUndefined()
+    expect(await served.client.index.getMany(['nope', 'p/a/2', 'q/'])).toEqual([undefined, 'y', undefined])
     expect(await collect(served.client.index.entries('p/a/'))).toEqual(entries.slice(0, 3))
     expect(await collect(served.client.index.entries('p/', { limit: 2 }))).toEqual(entries.slice(0, 2))
     expect(await served.client.index.entriesMany!(['q/', 'p/a/', 'none/'], { limit: 2 })).toEqual([[entries[4]], entries.slice(0, 2), []])

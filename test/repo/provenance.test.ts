@@ -57,6 +57,14 @@ describe.each([
     expect(scan.type === 'record' && (scan.value.calibration as { toString(): string }).toString()).toBe(cal.entry.cid.toString())
   })
 
+  it('resolves a reference whose key "@" is written with an escape', async () => {
+    await ingestPipeline()
+    await repo.ingest(from(['{"type":"note","id":"n1","about":{"\\u0040":"main:scan/s1.json"}}']), { ref: 'main', author, pathTemplate: '{type}/{id}.json' })
+    const note = await repo.show('main:note/n1.json')
+    const scan = await repo.resolveEntry('main:scan/s1.json')
+    expect(note.type === 'record' && String(note.value.about)).toBe(scan.entry.cid.toString())
+  })
+
   it('a bad line stops the ingest before its batch is committed; earlier batches stay', async () => {
     const lines = [...pipeline.slice(0, 4), '{"type": "scan", "id": ', ...pipeline.slice(5)]
     await expect(repo.ingest(from(lines), { ref: 'main', author, pathTemplate: '{type}/{id}.json', batch: 3 })).rejects.toThrow(/line 5, column \d+.*nothing of the open batch \(lines 4–5\)/)
@@ -169,6 +177,22 @@ describe.each([
     const after = await repo.lineage('main:calibration/cal-1.json', { direction: 'down' })
     expect(after.nodes.map((n) => n.cid).sort()).toEqual(before.nodes.map((n) => n.cid).sort())
     expect(after.edges.length).toBe(before.edges.length)
+  })
+
+  it('lineage names a path of each node by key (the one committed last), and by scan where an older index has no such key', async () => {
+    await ingestPipeline()
+    // The same record committed at a second path: the same CID, a later path.
+    await repo.record('archive/cal-1.json', { type: 'calibration', id: 'cal-1', gain: 1.2 }, { author })
+    const g = await repo.lineage('main:calibration/cal-1.json', { direction: 'down' })
+    const pathOf = (graph: typeof g) => new Map(graph.nodes.map((n) => [n.cid, n.paths]))
+    const cal = cidToString((await repo.resolveEntry('main:calibration/cal-1.json')).entry.cid)
+    expect(pathOf(g).get(cal)).toEqual(['archive/cal-1.json'])
+    expect(pathOf(g).get(cidToString((await repo.resolveEntry('main:eval/e1.json')).entry.cid))).toEqual(['eval/e1.json'])
+    // An index written before the keyed paths: the same answer from the path scan.
+    await repo.store.index.clear('f/')
+    expect(pathOf(await repo.lineage('main:calibration/cal-1.json', { direction: 'down' }))).toEqual(pathOf(g))
+    await repo.rebuildIndex()
+    expect(pathOf(await repo.lineage('main:calibration/cal-1.json', { direction: 'down' }))).toEqual(pathOf(g))
   })
 
   it('repo.record commits one record', async () => {

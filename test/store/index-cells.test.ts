@@ -59,4 +59,12 @@ describe.each([
     }
     expect(await entriesForPrefixes(repo.store.index, [], 3)).toEqual([])
   })
+
+  it('getMany gives each key what get gives, in order, undefined where absent', async () => {
+    await repo.store.index.putMany([['f/bafyA', 'a.json'], ['f/bafyB', 'only.json'], ['f/bafyA', 'd.json']])
+    const keys = ['f/bafyB', 'f/none', 'f/bafyA', 'p/bafyA/a.json', 'f/bafyB', 'f/bafy']
+    expect(await repo.store.index.getMany(keys)).toEqual(['only.json', undefined, 'd.json', '', 'only.json', undefined])
+    expect(await repo.store.index.getMany(keys)).toEqual(await Promise.all(keys.map((k) => repo.store.index.get(k))))
+    expect(await repo.store.index.getMany([])).toEqual([])
+  })
 })

@@ -39,6 +39,11 @@ export class S3IndexCells implements IndexCells {
     return this.values.get(key)
   }
 
+  async getMany(keys: readonly string[]): Promise<(string | undefined)[]> {
+    await this.load()
+    return keys.map((k) => this.values.get(k))
+  }
+
   async putMany(entries: readonly [string, string][]): Promise<void> {
     if (entries.length === 0) return
     for (const [k, v] of entries) this.buffer.push(['p', k, v])
