@@ -47,11 +47,7 @@ export class RawNode {
   /** A leaf entry's kind. */
   kind(i: number): EntryKind {
     const o = i * FIELDS
-    const start = this.at[o + KIND_START]!
-    const end = this.at[o + KIND_END]!
-    const b = this.bytes
-    if (end - start === 6 && b[start] === 0x72 && b[start + 1] === 0x65 && b[start + 2] === 0x63 && b[start + 3] === 0x6f && b[start + 4] === 0x72 && b[start + 5] === 0x64) return 'record'
-    return this.text(start, end) as EntryKind
+    return this.text(this.at[o + KIND_START]!, this.at[o + KIND_END]!) as EntryKind
   }
 
   /** A leaf's entry, as decoding the node gives it. */
@@ -63,18 +59,19 @@ export class RawNode {
   /** Decoded text, as the dag-cbor decoder makes it (ASCII through latin1, the rest through TextDecoder). */
   private text(start: number, end: number): string {
     const b = this.bytes
+    // The kinds first: they repeat on every entry (one string, not one per entry).
+    if (end - start === 6 && b[start] === 0x72 && spells(b, start, 'record')) return 'record'
+    if (end - start === 4 && b[start] === 0x66 && spells(b, start, 'file')) return 'file'
     for (let i = start; i < end; i++) if (b[i]! & 0x80) return textDecoder.decode(b.subarray(start, end))
-    if (end - start === 6 && b[start] === 0x72 && b[start + 1] === 0x65 && b[start + 2] === 0x63) return ascii(b, start, end, 'record')
-    if (end - start === 4 && b[start] === 0x66) return ascii(b, start, end, 'file')
     this.latin1 ??= Buffer.from(b.buffer, b.byteOffset, b.byteLength)
     return (this.latin1 as Buffer & { latin1Slice(start: number, end: number): string }).latin1Slice(start, end)
   }
 }
 
-/** `word` when the bytes spell it (kinds repeat on every entry: one string, not one per entry). */
-function ascii(b: Uint8Array, start: number, end: number, word: string): string {
-  for (let i = start; i < end; i++) if (b[i] !== word.charCodeAt(i - start)) return Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1')
-  return word
+/** Whether the bytes at `start` spell the ASCII `word`. */
+function spells(b: Uint8Array, start: number, word: string): boolean {
+  for (let i = 0; i < word.length; i++) if (b[start + i] !== word.charCodeAt(i)) return false
+  return true
 }
 
 /** Whether item `i` of `x` and item `j` of `y` are the same bytes: same key and same value. */
