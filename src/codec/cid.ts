@@ -1,7 +1,6 @@
 import { hash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
-import { base32 } from 'multiformats/bases/base32'
 import { InvalidInputError } from '../errors.js'
 
 export { CID }
@@ -94,7 +93,22 @@ export function cidFromDigest(codec: number, digest: Uint8Array): CID {
  * WeakMap entry and a Map per CID, ~1.7 KB for every CID ever printed or used as a key.
  */
 export function cidToString(cid: CID): string {
-  return cid.version === 1 ? base32Multibase(cid.bytes) : cid.toString(base32)
+  // A CIDv0 (a `Qm…` link inside a record) has one text form, base58btc.
+  return cid.version === 1 ? base32Multibase(cid.bytes) : cid.toString()
+}
+
+/**
+ * Whether two CIDs are the same, either of them possibly absent (two absent ones are the
+ * same): their bytes compared from the end, where digests differ, with no CID method called.
+ */
+export function sameCid(a: CID | null | undefined, b: CID | null | undefined): boolean {
+  if (!a || !b) return !a && !b
+  if (a === b) return true
+  const x = a.bytes
+  const y = b.bytes
+  if (x.length !== y.length) return false
+  for (let i = x.length - 1; i >= 0; i--) if (x[i] !== y[i]) return false
+  return true
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { CID } from '../codec/cid.js'
-import { cidToString } from '../codec/cid.js'
+import { cidToString, sameCid } from '../codec/cid.js'
 import { CorruptBlockError } from '../errors.js'
 import type { NodeView, TreeEntry } from './tree.js'
 import { sameCidBytes, sameItemBytes } from './tree-raw.js'
@@ -213,13 +213,4 @@ export class LeafReader {
       this.node = this.w < this.window.length ? this.window[this.w]!.view : undefined
     }
   }
-}
-
-export function sameCid(a: CID, b: CID): boolean {
-  if (a === b) return true
-  const x = a.bytes
-  const y = b.bytes
-  if (x.length !== y.length) return false
-  for (let i = x.length - 1; i >= 0; i--) if (x[i] !== y[i]) return false
-  return true
 }

@@ -1,9 +1,9 @@
-import { CID, DAG_CBOR, cidToString } from '../codec/cid.js'
+import { CID, DAG_CBOR, cidToString, sameCid } from '../codec/cid.js'
 import { decodeBlock, decodeBlockUnchecked, encodeNode, verifyBlock, type Block } from '../codec/block.js'
 import { CorruptBlockError, InvalidInputError } from '../errors.js'
 import type { Blockstore } from '../store/blockstore.js'
 import { RawNode, sameItemBytes, sameValueBytes, scanTreeNode } from './tree-raw.js'
-import { LeafReader, dropShared, expandLevel, frontierCid, rootFrontier, sameCid, type Frontier, type Span } from './tree-diff-walk.js'
+import { LeafReader, dropShared, expandLevel, frontierCid, rootFrontier, type Frontier, type Span } from './tree-diff-walk.js'
 
 /**
  * The Tree: one ordered map from a full path to an entry, stored as a prolly tree.

@@ -1,4 +1,4 @@
-import { CID, parseCid } from '../codec/cid.js'
+import { CID, parseCid, sameCid } from '../codec/cid.js'
 import { ConflictError, NotFoundError, RefusedError } from '../errors.js'
 import type { Person } from '../model/commit.js'
 import type { RefCells, RefLogRecord } from '../store/ref-cells.js'
@@ -112,11 +112,6 @@ export class Refs {
   async *logged(): AsyncGenerator<string> {
     yield* this.cells.logged()
   }
-}
-
-function sameCid(a: CID | null | undefined, b: CID | null | undefined): boolean {
-  if (!a || !b) return !a && !b
-  return a.equals(b)
 }
 
 function staleError(name: string, expected: CID | null | undefined, actual: CID | null): ConflictError {

@@ -31,7 +31,7 @@ export async function lineage(repo: Repository, spec: string, { direction = 'up'
   if (direction !== 'up') await ensureIndexed(repo)
   const taints = await TaintChecker.open(repo)
   // Invalidation records link to their target, but nothing is derived from them.
-  const invalidationRecords = new Set([...taints.invalidations.values()].map((i) => cidText(i.record)))
+  const invalidationRecords = new Set([...taints.invalidations.values()].map((i) => cidToString(i.record)))
   /** Every node reached, in the order found, with the depth at which it was first reached. */
   const found = new Map<string, { cid: CID; depth: number }>()
   /** What a node's block says (kind, conventional fields, its own links), by CID text. */
@@ -49,10 +49,10 @@ export async function lineage(repo: Repository, spec: string, { direction = 'up'
 
   /** Read and decode, in one batched read, the blocks of those `cids` not decoded yet. */
   const decodeAll = async (cids: readonly CID[]): Promise<void> => {
-    const todo = cids.filter((cid) => !decoded.has(cidText(cid)))
+    const todo = cids.filter((cid) => !decoded.has(cidToString(cid)))
     if (todo.length === 0) return
     const blocks = await repo.blocks.getMany(todo)
-    todo.forEach((cid, i) => decoded.set(cidText(cid), decodeNode(cid, blocks[i])))
+    todo.forEach((cid, i) => decoded.set(cidToString(cid), decodeNode(cid, blocks[i])))
   }
 
   // Each level costs one round of reads: upstream, one batched read of its blocks (their links
@@ -62,34 +62,34 @@ export async function lineage(repo: Repository, spec: string, { direction = 'up'
   let links: ReturnType<typeof reverseLinks> | undefined
   const walk = async (dir: 'up' | 'down'): Promise<void> => {
     let frontier = [start]
-    const seen = new Set([cidText(start)])
+    const seen = new Set([cidToString(start)])
     for (let d = 0; frontier.length > 0; d++) {
-      for (const cid of frontier) if (!found.has(cidText(cid))) found.set(cidText(cid), { cid, depth: d })
+      for (const cid of frontier) if (!found.has(cidToString(cid))) found.set(cidToString(cid), { cid, depth: d })
       let neighbours: [CID, string][][]
       if (dir === 'up') {
         await decodeAll(frontier)
-        neighbours = frontier.map((cid) => (invalidationRecords.has(cidText(cid)) ? [] : decoded.get(cidText(cid))!.links))
+        neighbours = frontier.map((cid) => (invalidationRecords.has(cidToString(cid)) ? [] : decoded.get(cidToString(cid))!.links))
       } else {
         neighbours = []
         for (const cid of frontier) neighbours.push((await links!.to(cid)).map(({ source, field }): [CID, string] => [source, field]))
       }
       const next: CID[] = []
       for (let i = 0; i < frontier.length; i++) {
-        const key = cidText(frontier[i]!)
+        const key = cidToString(frontier[i]!)
         const links = neighbours[i]!
         if (links.length > 0 && d >= depth) {
           truncated = true
           continue
         }
         for (const [other, field] of links) {
-          if (dir === 'up') addEdge(key, cidText(other), field)
-          else addEdge(cidText(other), key, field)
-          if (seen.has(cidText(other))) continue
+          if (dir === 'up') addEdge(key, cidToString(other), field)
+          else addEdge(cidToString(other), key, field)
+          if (seen.has(cidToString(other))) continue
           if (found.size + next.length >= maxNodes) {
             truncated = true
             continue
           }
-          seen.add(cidText(other))
+          seen.add(cidToString(other))
           next.push(other)
         }
       }
@@ -115,18 +115,12 @@ export async function lineage(repo: Repository, spec: string, { direction = 'up'
   const nodes: LineageNode[] = []
   for (let i = 0; i < reached.length; i++) {
     const { cid, depth: at } = reached[i]!
-    const { kind, fields } = decoded.get(cidText(cid))!
+    const { kind, fields } = decoded.get(cidToString(cid))!
     const tainted = await taints.taintOf(cid)
     nodes.push({ cid: cidToString(cid), kind, paths: paths[i] === undefined ? [] : [paths[i]!], depth: at, ...(fields ? { fields } : {}), ...(tainted ? { tainted } : {}) })
   }
-  return { start: cidText(start), direction, nodes, edges, truncated }
+  return { start: cidToString(start), direction, nodes, edges, truncated }
 }
-
-/**
- * A CID's text as CID#toString gives it, without its cache (a WeakMap entry and a Map per
- * CID) and ~10x faster for CIDv1 (codec/cid.ts).
- */
-const cidText = (cid: CID): string => (cid.version === 1 ? cidToString(cid) : cid.toString())
 
 interface Decoded {
   kind: NodeKind

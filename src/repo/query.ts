@@ -1,7 +1,6 @@
 import type { Aggregator } from 'mingo'
 import { compare, resolve } from 'mingo/util'
-import { base32 } from 'multiformats/bases/base32'
-import { CID, DAG_CBOR, base32Multibase, cidFromBytes, cidToString } from '../codec/cid.js'
+import { CID, DAG_CBOR, cidFromBytes, cidToString } from '../codec/cid.js'
 import { decodeBlockUnchecked, verifyBlock } from '../codec/block.js'
 import { decodeDagCborFields } from '../codec/dag-cbor-decode.js'
 import { InvalidInputError, NotFoundError } from '../errors.js'
@@ -407,20 +406,20 @@ async function* matchingRows(repo: Repository, root: CID, prefix: string, match:
       // Most records of a large query fail a simple filter: those are dropped from their bytes.
       const verdict = quick && cid.code === DAG_CBOR ? quick.verdict(bytes) : undefined
       if (verdict === false) continue
-      const taint = taints?.get(cidText(cid))
+      const taint = taints?.get(cidToString(cid))
       if (verdict === undefined && match?.fields && cid.code === DAG_CBOR) {
         const some = decodeDagCborFields(bytes, match.fields)
         if (some) {
-          const partial = toRow(path, eager ? cidText(cid) : undefined, some)
+          const partial = toRow(path, eager ? cidToString(cid) : undefined, some)
           if (taint) partial._tainted = taint
           if (!test(partial)) continue
         }
       }
-      const row = toRow(path, eager ? cidText(cid) : undefined, decodeBlockUnchecked(cid, bytes))
+      const row = toRow(path, eager ? cidToString(cid) : undefined, decodeBlockUnchecked(cid, bytes))
       // Marked before the filter, so that a filter can select or exclude tainted rows.
       if (taint) row._tainted = taint
       if (match && !test(row)) continue
-      if (!eager) row._cid = cidText(cid)
+      if (!eager) row._cid = cidToString(cid)
       w.rows[i] = row
     }
     return w.done(at.length)
@@ -539,7 +538,7 @@ function plain(value: unknown): unknown {
     return value
   }
   const cid = CID.asCID(value)
-  if (cid) return cidText(cid)
+  if (cid) return cidToString(cid)
   if (value instanceof Uint8Array) return toDagJson(value)
   const obj = value as Record<string, unknown>
   for (const k in obj) {
@@ -556,13 +555,4 @@ async function taintsOf(repo: Repository): Promise<Map<string, Taint> | undefine
   const set = await taintedSet(repo)
   return set.size > 0 ? set : undefined
 }
-
-/**
- * The base32 text of a CID (what cidToString gives), without CID#toString's per-CID string
- * cache: that cache puts a WeakMap entry and a Map (about 1.7 KB) on every CID it sees, which
- * for 100k records is work for the garbage collector and, on CIDs kept alive by a cache, ~170 MB.
- * CIDv1 (every node of a store) through codec/cid.ts's encoder, ~10x faster than multiformats';
- * a CIDv0 link inside a record as before (cidToString would refuse it).
- */
-const cidText = (cid: CID): string => (cid.version === 1 ? base32Multibase(cid.bytes) : base32.encode(cid.bytes))
 

@@ -1,5 +1,5 @@
 import type { Block } from '../codec/block.js'
-import { DAG_CBOR, cidToString, type CID } from '../codec/cid.js'
+import { DAG_CBOR, cidToString, sameCid, type CID } from '../codec/cid.js'
 import { decodeDagCborFields } from '../codec/dag-cbor-decode.js'
 import { ConflictError, RefusedError } from '../errors.js'
 import { REMOTE_PREFIX, checkRefName } from '../refs/ref-name.js'
@@ -204,9 +204,4 @@ export async function receiveRefUpdate(repo: Repository, update: RemoteRefUpdate
   if (deferIndex) deferIndex(() => ensureIndexed(repo))
   else await ensureIndexed(repo).catch(() => {})
   return { name, old: expected, new: next }
-}
-
-export function sameCid(a: CID | null | undefined, b: CID | null | undefined): boolean {
-  if (!a || !b) return !a && !b
-  return a.equals(b)
 }

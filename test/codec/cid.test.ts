@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { base32 } from 'multiformats/bases/base32'
 import { CID } from 'multiformats/cid'
-import { base32Multibase, cidFor, cidToString, DAG_CBOR, RAW } from '../../src/codec/cid.js'
+import { base32Multibase, cidFor, cidToString, DAG_CBOR, RAW, sameCid } from '../../src/codec/cid.js'
 import { prng } from '../helpers/random.js'
 
 describe('CID text', () => {
@@ -26,5 +26,22 @@ describe('CID text', () => {
     }
     // A fixed one, so that the text form cannot drift.
     expect(cidToString(cidFor(RAW, new TextEncoder().encode('pedigree')))).toMatchInlineSnapshot(`"bafkreiayi4du2hbf5jkwe3vn5vtykoxwv76zul7b4mqbg3dk65qchj5thy"`)
+  })
+
+  it('cidToString gives a CIDv0 (a link inside a record) its one text form, base58btc', () => {
+    const v0 = CID.parse('QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n')
+    expect(cidToString(v0)).toBe('QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n')
+    expect(CID.parse(cidToString(v0)).equals(v0)).toBe(true)
+  })
+
+  it('sameCid compares bytes, and takes absent CIDs as equal only to each other', () => {
+    const a = cidFor(RAW, new Uint8Array([1]))
+    const b = cidFor(RAW, new Uint8Array([2]))
+    expect(sameCid(a, CID.decode(a.bytes))).toBe(true)
+    expect(sameCid(a, b)).toBe(false)
+    expect(sameCid(a, cidFor(DAG_CBOR, new Uint8Array([1])))).toBe(false)
+    expect(sameCid(null, undefined)).toBe(true)
+    expect(sameCid(a, null)).toBe(false)
+    expect(sameCid(undefined, b)).toBe(false)
   })
 })
