@@ -337,6 +337,7 @@ export class ProllyTree {
     for (const e of edits) byPath.set(validateTreePath(e.path), e.entry)
     if (byPath.size === 0) return root
     const sorted = [...byPath.entries()].sort((a, b) => sortKey(a[0], b[0]))
+    await this.refusePathConflicts(root, sorted, byPath)
     const written: WrittenNode[] = []
     let rootNode = await this.node(root)
     let level = 0
@@ -387,6 +388,66 @@ export class ProllyTree {
     await this.blocks.putMany(written, { compress: false })
     for (const b of written) this.remember(b)
     return rootBlock.cid
+  }
+
+  /**
+   * Refuse edits after which a path would be both an entry and a folder (`a` and `a/b`): such
+   * a tree cannot be checked out. Only what the edits add is checked, before anything is
+   * written: every distinct folder above an added path (is it an entry?), and the entries of
+   * `root` under each added path that the edits leave in place, found by one pass over the
+   * leaves that hold them (the leaves the edit reads anyway).
+   */
+  private async refusePathConflicts(root: CID, sorted: readonly Item<TreeEntry | null>[], byPath: ReadonlyMap<string, TreeEntry | null>): Promise<void> {
+    const added: string[] = []
+    for (const [path, entry] of sorted) if (entry !== null) added.push(path)
+    if (added.length === 0) return
+    const conflict = (entry: string, under: string): InvalidInputError =>
+      new InvalidInputError(`'${under}' and '${entry}' cannot both be in a tree: '${entry}' is an entry, so it cannot also be a folder (remove one of them in the same commit)`, {
+        path: under,
+        entry,
+      })
+    // Folders above added paths: none may be an entry of the new tree.
+    const folders = new Map<string, string>()
+    for (const path of added) {
+      // Upward from the parent, until a folder already listed (its own are listed with it).
+      for (let end = path.lastIndexOf('/'); end > 0; end = path.lastIndexOf('/', end - 1)) {
+        const folder = path.slice(0, end)
+        if (folders.has(folder)) break
+        folders.set(folder, path)
+      }
+    }
+    for (const [folder, under] of folders) {
+      const edit = byPath.get(folder)
+      if (edit !== undefined ? edit !== null : (await this.get(root, folder)) !== undefined) throw conflict(folder, under)
+    }
+    // Added paths: none may be a folder of the new tree (entries added under one were found above).
+    // In path order, `a/` comes after `a.json/`: a probe before the current leaf seeks afresh.
+    let cursor: Cursor | undefined
+    for (const path of added) {
+      const probe = `${path}/`
+      if (!cursor || probe > lastKey(cursor.node) || probe < firstKey(cursor.node)) cursor = await this.seek(root, 0, probe)
+      if (!cursor) return
+      let entries = (cursor.node as LeafNode).entries
+      let i = lowerBound(entries, probe)
+      let moved = false
+      for (;;) {
+        if (i === entries.length) {
+          // The folder goes on in the next leaf (rare): read on, and seek afresh for the next
+          // probe, which may sort before this leaf.
+          const more = !cursor.isLastAtLevel() && (await this.advance(cursor))
+          if (!more) break
+          entries = (cursor.node as LeafNode).entries
+          i = 0
+          moved = true
+          continue
+        }
+        const key = entries[i]![0]
+        if (!key.startsWith(probe)) break
+        if (byPath.get(key) !== null) throw conflict(probe.slice(0, -1), key)
+        i++
+      }
+      if (moved) cursor = undefined
+    }
   }
 
   /** Build a tree from entries in any order. */
@@ -695,6 +756,11 @@ function makeNode(level: number, items: Item<unknown>[]): TreeNode {
 function nodeItems(node: TreeNode): Item<unknown>[] {
   if (node.level === 0) return (node as LeafNode).entries
   return (node as InternalNode).children.map(([k, cid, count]) => [k, { cid, count }] as Item<Child>)
+}
+
+function firstKey(node: TreeNode): string {
+  const items = node.level === 0 ? (node as LeafNode).entries : (node as InternalNode).children
+  return items.length > 0 ? items[0]![0] : ''
 }
 
 function lastKey(node: TreeNode): string {

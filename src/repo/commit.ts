@@ -125,11 +125,14 @@ type PlannedEdit =
 /** Check every path and source before anything is written, expanding directories. */
 async function planEdits(edits: CommitEdit[]): Promise<PlannedEdit[]> {
   const plan: PlannedEdit[] = []
+  // A path may be removed and written in one commit (`--rm a a=file` turns the folder `a`
+  // into a file); written twice or removed twice, it is a mistake.
   const seen = new Set<string>()
   const add = (e: PlannedEdit): void => {
     validateTreePath(e.path)
-    if (seen.has(e.path)) throw new InvalidInputError(`path '${e.path}' is given more than once`, { path: e.path })
-    seen.add(e.path)
+    const key = `${e.type === 'remove' ? '-' : '+'}${e.path}`
+    if (seen.has(key)) throw new InvalidInputError(`path '${e.path}' is given more than once`, { path: e.path })
+    seen.add(key)
     plan.push(e)
   }
   for (const e of edits) {
@@ -288,7 +291,7 @@ async function expandRemovals(repo: Repository, tree: CID, written: Written[]): 
     }
     let matched = false
     if (await repo.trees.get(tree, w.path)) {
-      edits.push({ path: w.path, entry: null })
+      if (!kept().has(w.path)) edits.push({ path: w.path, entry: null })
       matched = true
     }
     for await (const [path] of repo.trees.entries(tree, { prefix: `${w.path}/` })) {

@@ -214,6 +214,32 @@ describe('prolly tree', () => {
     expect(root.toString()).toMatchInlineSnapshot(`"bafyreifwqhnczrrvjrti52letwdch56ndvpshghqitjpisy7xnfneb4nti"`)
   })
 
+  it('refuses edits after which a path is both an entry and a folder, wherever the two fall among the leaves', async () => {
+    const trees = new ProllyTree(new MemoryBlockstore())
+    // Enough entries for many leaves; 'runs/000100.json' is a file, 'runs/000200' a folder
+    // whose entries sort after 'runs/000200.json' and 'runs/000200-x' (between them and their folder).
+    const base = [...paths(3000), 'runs/000200/a', 'runs/000200/b', 'runs/000200-x', 'runs/000200.json']
+    const root = await trees.build(base.map((p) => [p, entryFor(p)]))
+    const refusal = async (edits: { path: string; entry: TreeEntry | null }[]): Promise<string> => {
+      const e = await trees.edit(root, edits).catch((err: unknown) => err)
+      return e instanceof Error ? e.message : 'accepted'
+    }
+    expect(await refusal([{ path: 'runs/000100.json/x', entry: entryFor('x') }])).toContain("'runs/000100.json' is an entry")
+    expect(await refusal([{ path: 'runs/000200', entry: entryFor('y') }])).toContain("'runs/000200' is an entry")
+    expect(await refusal([{ path: 'runs', entry: entryFor('z') }])).toContain("'runs' is an entry")
+    // Removing the other side in the same edit makes it a replacement.
+    expect(await refusal([{ path: 'runs/000200', entry: entryFor('y') }, { path: 'runs/000200/a', entry: null }, { path: 'runs/000200/b', entry: null }])).toBe('accepted')
+    expect(await refusal([{ path: 'runs/000100.json', entry: null }, { path: 'runs/000100.json/x', entry: entryFor('x') }])).toBe('accepted')
+    // Neighbours that only share a prefix are no conflict.
+    expect(await refusal([{ path: 'runs/000200.jsonl', entry: entryFor('w') }, { path: 'runs/0001', entry: entryFor('v') }])).toBe('accepted')
+    // Path order is not probe order: 'a' < 'a.b' but 'a/' > 'a.b/', with many leaves between.
+    const apart = await trees.build(['a.b/c', ...paths(3000, 'a.m')].map((p) => [p, entryFor(p)]))
+    await expect(trees.edit(apart, [{ path: 'a', entry: entryFor('a') }, { path: 'a.b', entry: entryFor('b') }])).rejects.toThrow("'a.b' is an entry")
+    // A folder whose entries run on across a leaf boundary.
+    const wide = await trees.build([...paths(2000, 'big/f'), ...paths(50, 'big/g')].map((p) => [p, entryFor(p)]))
+    await expect(trees.edit(wide, [{ path: 'big/f', entry: entryFor('f') }])).rejects.toThrow("'big/f' is an entry")
+  })
+
   it('rejects unsafe paths', async () => {
     const trees = new ProllyTree(new MemoryBlockstore() as Blockstore)
     const root = await trees.empty()

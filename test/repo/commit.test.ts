@@ -142,6 +142,27 @@ describe.each(BACKENDS)('commit ($name)', ({ open }) => {
     expect(f.type === 'file' && (await bytesOf(f.content())).toString()).toBe('2b')
   })
 
+  it('refuses a path that would be both an entry and a folder, ref unchanged; removing one side in the same commit replaces it', async () => {
+    const first = await commitAt(repo, 'main', 1, [text('a', 'file a'), text('d/x.txt', 'x')])
+    const refused = async (edits: Parameters<typeof commitAt>[3], entry: string, under: string): Promise<void> => {
+      const e = await commitAt(repo, 'main', 9, edits).catch((err: unknown) => err)
+      expect(e).toBeInstanceOf(InvalidInputError)
+      expect((e as InvalidInputError).message).toContain(`'${entry}' is an entry`)
+      expect((e as InvalidInputError).data).toEqual({ path: under, entry })
+      expect((await repo.refs.get('main'))?.equals(first.cid)).toBe(true)
+    }
+    await refused([text('a/b.txt', 'under a file')], 'a', 'a/b.txt') // a folder where a file is
+    await refused([text('d', 'over a folder')], 'd', 'd/x.txt') // a file where a folder is
+    await refused([text('n', 'n'), text('n/m/o.txt', 'o')], 'n', 'n/m/o.txt') // both in one commit
+    expect(await paths(repo)).toEqual(['a', 'd/x.txt'])
+
+    await commitAt(repo, 'main', 2, [{ type: 'remove', path: 'a' }, text('a/b.txt', 'now a folder')])
+    await commitAt(repo, 'main', 3, [{ type: 'remove', path: 'd' }, text('d', 'now a file')])
+    expect(await paths(repo)).toEqual(['a/b.txt', 'd'])
+    const d = await repo.show('main:d')
+    expect(d.type === 'file' && (await bytesOf(d.content())).toString()).toBe('now a file')
+  })
+
   it("says 'nothing to commit' when the tree would not change, unless allowEmpty", async () => {
     const first = await commitAt(repo, 'main', 1, [record('a.json', { a: 1 })])
     const err = await commitAt(repo, 'main', 2, [record('a.json', { a: 1 })]).catch((e: unknown) => e)
