@@ -8,7 +8,9 @@ import { parseRecordJson } from '../../src/model/record.js'
 import { safeTarget } from '../../src/repo/checkout.js'
 import type { Repository } from '../../src/repo/repository.js'
 import { prng } from '../helpers/random.js'
-import { BACKENDS, commitAt, record, text, type RepoFixture } from './fixture.js'
+import { AUTHOR, BACKENDS, T0, commitAt, record, text, type RepoFixture } from './fixture.js'
+import { encodeNode } from '../../src/codec/block.js'
+import { commitNode } from '../../src/model/commit.js'
 
 const MiB = 1024 * 1024
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
@@ -151,7 +153,13 @@ describe.each(BACKENDS)('checkout ($name)', ({ open }) => {
   })
 
   it('refuses, before writing anything, a revision holding both a file and a directory of one name', async () => {
-    await commitAt(repo, 'main', 2, [text('a', 'file a'), text('a/b', 'b')])
+    // Commits refuse such a tree; an older pedigree or a remote could still deliver one.
+    await commitAt(repo, 'fa', 2, [text('a', 'file a')])
+    await commitAt(repo, 'fb', 2, [text('a/b', 'b')])
+    const leaf = encodeNode({ kind: 'tree', level: 0, entries: [['a', (await repo.resolveEntry('fa:a')).entry], ['a/b', (await repo.resolveEntry('fb:a/b')).entry]] })
+    const commit = encodeNode(commitNode({ tree: leaf.cid, parents: [], author: AUTHOR, time: T0, message: 'both' }))
+    await repo.blocks.putMany([leaf, commit])
+    await repo.refs.update('main', { next: commit.cid, expect: (await repo.refs.get('main')) ?? null, who: AUTHOR, message: 'both' })
     const err = await repo.checkout('main', { outDir: out }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(RefusedError)
     expect((err as RefusedError).data).toMatchObject({ path: 'a/b', conflict: 'a' })
