@@ -425,6 +425,8 @@ export class ProllyTree {
     let cursor: Cursor | undefined
     for (const path of added) {
       const probe = `${path}/`
+      // Past the last leaf (an empty tree, or paths appended at the end): nothing sorts after it.
+      if (cursor && probe > lastKey(cursor.node) && cursor.isLastAtLevel()) continue
       if (!cursor || probe > lastKey(cursor.node) || probe < firstKey(cursor.node)) cursor = await this.seek(root, 0, probe)
       if (!cursor) return
       let entries = (cursor.node as LeafNode).entries
