@@ -144,15 +144,7 @@ function sourceOf(key: string, prefix: string): { source: CID; field: string } {
   return { source: CID.parse(rest.slice(0, slash)), field: rest.slice(slash + 1) }
 }
 
-/** Paths at which `cid` has been committed (any ref, any time), at most `limit`. */
-export async function pathsOf(repo: Repository, cid: CID | string, limit = 3): Promise<string[]> {
-  const prefix = `${PATH}${typeof cid === 'string' ? cid : cidToString(cid)}/`
-  const out: string[] = []
-  for await (const [key] of repo.store.index.entries(prefix, { limit })) out.push(key.slice(prefix.length))
-  return out
-}
-
-/** `pathsOf` for many CIDs at once (one index pass where the backend allows), in order. */
+/** For each CID, the paths at which it has been committed (any ref, any time), at most `limit`: one index pass where the backend allows. */
 export async function pathsOfMany(repo: Repository, cids: readonly CID[], limit = 3): Promise<string[][]> {
   const prefixes = cids.map((cid) => `${PATH}${cidToString(cid)}/`)
   const found = await entriesForPrefixes(repo.store.index, prefixes, limit)

@@ -1,7 +1,7 @@
 import type { CID } from '../codec/cid.js'
-import { CID as CIDClass } from '../codec/cid.js'
+import { CID as CIDClass, sameCid } from '../codec/cid.js'
 import type { Taint } from './lineage-graph.js'
-import { pathsOf } from './link-index.js'
+import { pathsOfMany } from './link-index.js'
 import type { Repository } from './repository.js'
 import { resolveCommit } from './resolve.js'
 import { taintedSet } from './taint.js'
@@ -23,11 +23,15 @@ export async function tainted(repo: Repository, rev = 'main'): Promise<TaintedEn
   const { commit } = await resolveCommit(repo, rev)
   const set = await taintedSet(repo)
   const out: TaintedEntry[] = []
-  for (const [key, taint] of set) {
-    // Where was this CID committed? Check each such path in this revision's tree.
-    for (const path of await pathsOf(repo, key, 1000)) {
+  // Where was each CID committed? (All lookups in one index pass.) Check each such path in
+  // this revision's tree.
+  const cids = [...set.keys()].map((key) => CIDClass.parse(key))
+  const paths = await pathsOfMany(repo, cids, 1000)
+  for (let i = 0; i < cids.length; i++) {
+    const cid = cids[i]!
+    for (const path of paths[i]!) {
       const entry = await repo.trees.get(commit.tree, path)
-      if (entry && entry.cid.toString() === key) out.push({ path, cid: CIDClass.parse(key), taint })
+      if (entry && sameCid(entry.cid, cid)) out.push({ path, cid, taint: set.get(cid.toString())! })
     }
   }
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
