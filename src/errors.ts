@@ -33,6 +33,21 @@ export class InvalidInputError extends PedigreeError {
   }
 }
 
+/** Edits after which a tree path would be both an entry and a folder (`a` and `a/b`). */
+export class PathConflictError extends InvalidInputError {
+  constructor(
+    /** The entry that would have to be a folder too. */
+    readonly entry: string,
+    /** A path under it. */
+    readonly under: string,
+  ) {
+    super(`'${under}' and '${entry}' cannot both be in a tree: '${entry}' is an entry, so it cannot also be a folder (remove one of them in the same commit)`, {
+      path: under,
+      entry,
+    })
+  }
+}
+
 /** A ref name that git's check-ref-format rules reject. */
 export class InvalidRefNameError extends PedigreeError {
   constructor(name: string, reason: string) {

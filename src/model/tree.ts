@@ -1,6 +1,6 @@
 import { CID, DAG_CBOR, cidToString, sameCid } from '../codec/cid.js'
 import { decodeBlock, decodeBlockUnchecked, encodeNode, verifyBlock, type Block } from '../codec/block.js'
-import { CorruptBlockError, InvalidInputError } from '../errors.js'
+import { CorruptBlockError, InvalidInputError, PathConflictError } from '../errors.js'
 import type { Blockstore } from '../store/blockstore.js'
 import { RawNode, sameItemBytes, sameValueBytes, scanTreeNode } from './tree-raw.js'
 import { LeafReader, dropShared, expandLevel, frontierCid, rootFrontier, type Frontier, type Span } from './tree-diff-walk.js'
@@ -401,11 +401,6 @@ export class ProllyTree {
     const added: string[] = []
     for (const [path, entry] of sorted) if (entry !== null) added.push(path)
     if (added.length === 0) return
-    const conflict = (entry: string, under: string): InvalidInputError =>
-      new InvalidInputError(`'${under}' and '${entry}' cannot both be in a tree: '${entry}' is an entry, so it cannot also be a folder (remove one of them in the same commit)`, {
-        path: under,
-        entry,
-      })
     // Folders above added paths: none may be an entry of the new tree.
     const folders = new Map<string, string>()
     for (const path of added) {
@@ -418,7 +413,7 @@ export class ProllyTree {
     }
     for (const [folder, under] of folders) {
       const edit = byPath.get(folder)
-      if (edit !== undefined ? edit !== null : (await this.get(root, folder)) !== undefined) throw conflict(folder, under)
+      if (edit !== undefined ? edit !== null : (await this.get(root, folder)) !== undefined) throw new PathConflictError(folder, under)
     }
     // Added paths: none may be a folder of the new tree (entries added under one were found above).
     // In path order, `a/` comes after `a.json/`: a probe before the current leaf seeks afresh.
@@ -445,7 +440,7 @@ export class ProllyTree {
         }
         const key = entries[i]![0]
         if (!key.startsWith(probe)) break
-        if (byPath.get(key) !== null) throw conflict(probe.slice(0, -1), key)
+        if (byPath.get(key) !== null) throw new PathConflictError(probe.slice(0, -1), key)
         i++
       }
       if (moved) cursor = undefined

@@ -1,6 +1,6 @@
 import { CID, cidToString } from '../codec/cid.js'
 import { encodeNodeLinked, linksOf, type Block } from '../codec/block.js'
-import { InvalidInputError, NotFoundError, PedigreeError } from '../errors.js'
+import { InvalidInputError, NotFoundError, PathConflictError, PedigreeError } from '../errors.js'
 import type { Person } from '../model/commit.js'
 import { fromDagJson, parseRecordJson, type RecordValue } from '../model/record.js'
 import { validateTreePath } from '../model/tree.js'
@@ -100,25 +100,39 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
     if (pending.length === 0) return
     if (!allowDangling) await dropDangling()
     if (pending.length === 0) return
-    const first = pending[0]!.line
-    const last = pending[pending.length - 1]!.line
-    try {
-      const r = await commit(repo, {
-        ref,
-        author,
-        message: `${options.message ?? 'ingest'}: ${pending.length} records (lines ${first}–${last})`,
-        meta,
-        allowDangling: true,
-        // Each record was encoded to name its path: commit stores that block instead of encoding again.
-        edits: pending.map((p) => ({ type: 'record' as const, path: p.path, value: p.value, block: p.block })),
-      })
-      result.records += pending.length
-      result.commits.push({ cid: r.cid, records: pending.length, firstLine: first, lastLine: last })
-    } catch (e) {
-      // The ref holds every record of this batch at its path already (the same ingest run
-      // before, up to a crash or an error): skipping it is what makes a re-run resume.
-      if (!(e instanceof PedigreeError && e.code === 'ERR_NOTHING_TO_COMMIT')) throw e
-      result.skipped.push({ records: pending.length, firstLine: first, lastLine: last })
+    for (;;) {
+      const first = pending[0]!.line
+      const last = pending[pending.length - 1]!.line
+      try {
+        const r = await commit(repo, {
+          ref,
+          author,
+          message: `${options.message ?? 'ingest'}: ${pending.length} records (lines ${first}–${last})`,
+          meta,
+          allowDangling: true,
+          // Each record was encoded to name its path: commit stores that block instead of encoding again.
+          edits: pending.map((p) => ({ type: 'record' as const, path: p.path, value: p.value, block: p.block })),
+        })
+        result.records += pending.length
+        result.commits.push({ cid: r.cid, records: pending.length, firstLine: first, lastLine: last })
+      } catch (e) {
+        if (e instanceof PathConflictError) {
+          // A record whose path is a folder of the tree, or under a record's path: the later
+          // of the records named is the bad line (with skipBad, the batch is committed without it).
+          const at = pending.findLastIndex((p) => p.path === e.under || p.path === e.entry)
+          if (at >= 0) {
+            const [bad] = pending.splice(at, 1)
+            fail(bad!.line, e)
+            if (pending.length === 0) break
+            continue
+          }
+        }
+        // The ref holds every record of this batch at its path already (the same ingest run
+        // before, up to a crash or an error): skipping it is what makes a re-run resume.
+        if (!(e instanceof PedigreeError && e.code === 'ERR_NOTHING_TO_COMMIT')) throw e
+        result.skipped.push({ records: pending.length, firstLine: first, lastLine: last })
+      }
+      break
     }
     pending = []
     inBatch = new Map()
@@ -156,20 +170,23 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
   for await (const item of source) {
     const line = ++result.lines
     if (typeof item === 'string' && item.trim() === '') continue
+    let record: Pending
     try {
       const parsed = typeof item === 'string' ? parseRecordJson(item, 'the input', { firstLine: line }) : (fromDagJson(item) as RecordValue)
       // Most records have no references: they skip the (async, copying) resolution.
       const value =
         (typeof item !== 'string' || mayHoldReferences(item)) && hasReferences(parsed) ? ((await resolveReferences(repo, parsed, ref, inBatch, resolved)) as RecordValue) : parsed
       const { block, linked } = encodeNodeLinked(value)
-      const path = validateTreePath(template(value, block.cid, line))
-      pending.push({ path, value, block, linked, line })
-      inBatch.set(path, block.cid)
+      record = { path: validateTreePath(template(value, block.cid, line)), value, block, linked, line }
     } catch (e) {
       if (!(e instanceof PedigreeError)) throw e
       fail(line, e, typeof item === 'string' ? item : undefined)
       continue
     }
+    // A path seen again (a task's status, updated) ends the batch: each version is a commit.
+    if (inBatch.has(record.path)) await flush()
+    pending.push(record)
+    inBatch.set(record.path, record.block.cid)
     if (pending.length >= batchSize) await flush()
     else if (line % 1000 === 0) onProgress?.({ lines: result.lines, records: result.records + pending.length, commits: result.commits.length })
   }

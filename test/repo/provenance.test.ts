@@ -5,6 +5,8 @@ import { join } from 'node:path'
 import { Repository } from '../../src/repo/repository.js'
 import { cidToString } from '../../src/codec/cid.js'
 import { markTainted } from '../../src/repo/log-taint.js'
+import { PedigreeError } from '../../src/errors.js'
+import type { IngestReject } from '../../src/repo/ingest.js'
 
 const author = { name: 'flow', email: 'flow@example.org' }
 
@@ -63,6 +65,33 @@ describe.each([
     const note = await repo.show('main:note/n1.json')
     const scan = await repo.resolveEntry('main:scan/s1.json')
     expect(note.type === 'record' && String(note.value.about)).toBe(scan.entry.cid.toString())
+  })
+
+  it('a path seen again ends the batch, so that every version of it is committed', async () => {
+    const r = await repo.ingest(from([j({ id: 't1', status: 'running' }), j({ id: 't2', status: 'done' }), j({ id: 't1', status: 'done' })]), {
+      ref: 'main',
+      author,
+      pathTemplate: 'tasks/{id}.json',
+    })
+    expect(r.commits.map((c) => [c.firstLine, c.lastLine])).toEqual([[1, 2], [3, 3]])
+    const t1 = await repo.show('main:tasks/t1.json')
+    expect(t1.type === 'record' && t1.value.status).toBe('done')
+    const before = await repo.show('main~1:tasks/t1.json')
+    expect(before.type === 'record' && before.value.status).toBe('running')
+  })
+
+  it('a record whose path would be both an entry and a folder is a bad line, named by its number', async () => {
+    await ingestPipeline()
+    const lines = [j({ type: 'x', id: 'ok1' }), j({ type: 'scan', id: 's1.json/deeper' }), j({ type: 'x', id: 'ok2' })]
+    const refusal = await repo.ingest(from(lines), { ref: 'main', author, pathTemplate: '{type}/{id}.json' }).catch((e: unknown) => e)
+    expect(refusal).toBeInstanceOf(PedigreeError)
+    expect((refusal as PedigreeError).message).toMatch(/^line 2: 'scan\/s1\.json\/deeper\.json' and 'scan\/s1\.json' cannot both be in a tree/)
+    expect(await repo.resolveEntry('main:x/ok1.json').catch(() => undefined)).toBeUndefined()
+    const rejects: IngestReject[] = []
+    const r = await repo.ingest(from(lines), { ref: 'main', author, pathTemplate: '{type}/{id}.json', skipBad: true, onReject: (x) => rejects.push(x) })
+    expect(rejects.map((x) => x.line)).toEqual([2])
+    expect(r.records).toBe(2)
+    expect((await repo.resolveEntry('main:x/ok2.json')).entry.kind).toBe('record')
   })
 
   it('a bad line stops the ingest before its batch is committed; earlier batches stay', async () => {
