@@ -33,7 +33,8 @@ type Job = { cid: CID; as: 'commit' | 'tree' | 'record' | 'file' | 'tag'; path?:
 
 /**
  * Verify every block reachable from every ref and every reflog entry: its hash, that it
- * decodes, that it has the expected shape, and that everything it links to is present.
+ * decodes, that it has the expected shape, and that everything it links to is present;
+ * and that the tree each ref points at holds no path as both an entry and a folder.
  * Reports each broken block once, with the refs that reach it.
  *
  * @example
@@ -87,6 +88,24 @@ export async function fsck(repo: Repository, { onProgress }: { onProgress?: (che
     }
   }
   for (const [label, cid] of roots) await walk(label, cid, visited, true)
+  // The tree each ref points at must be one a checkout can write: no path both an entry and a
+  // folder (commits refuse that since 2026-12; an older pedigree or a remote may have made one).
+  const headTrees = new Map<string, { tree: CID; refs: string[] }>()
+  for (const [label, cid] of roots) {
+    if (label.includes('@{')) continue
+    const tree = await headTree(repo, cid)
+    if (!tree || verdicts.get(tree.toString()) !== null) continue
+    const at = headTrees.get(tree.toString())
+    if (at) at.refs.push(label)
+    else headTrees.set(tree.toString(), { tree, refs: [label] })
+  }
+  for (const [key, { tree, refs }] of headTrees) {
+    const conflict = await firstPathConflict(repo, tree).catch(() => undefined) // a broken node: reported by the walk
+    if (conflict) {
+      verdicts.set(key, { as: 'tree', problem: `'${conflict.entry}' is an entry and also a folder (of '${conflict.under}'): a checkout cannot write both`, path: conflict.entry, bad: cidToString(tree) })
+      problemOwners.set(key, new Set(refs))
+    }
+  }
   const problems = [...verdicts.entries()].filter(([, v]) => v !== null)
   if (problems.length > 0) {
     // Second pass, only when something is broken: find every ref that reaches each problem.
@@ -138,6 +157,41 @@ async function check(repo: Repository, job: Job, counts?: FsckResult['checked'] 
   if (missing.length > 0) throw new PedigreeError('ERR_DANGLING', `record links to blocks not in the store: ${missing.join(', ')}`)
   return []
 }
+
+/** The tree of the commit `cid` names (through an annotated tag), or undefined if it cannot be read. */
+async function headTree(repo: Repository, cid: CID): Promise<CID | undefined> {
+  try {
+    let value = decodeBlock(cid, await repo.blocks.get(cid))
+    if (isTagShape(value)) value = decodeBlock((value as Tag).target, await repo.blocks.get((value as Tag).target))
+    return checkCommit(cid, value).tree
+  } catch {
+    return undefined // reported by the walk
+  }
+}
+
+/**
+ * The first path of `tree` that is an entry and also a folder of another entry, in one pass
+ * over the entries: each distinct folder is looked up once.
+ */
+async function firstPathConflict(repo: Repository, tree: CID): Promise<{ entry: string; under: string } | undefined> {
+  let known = new Map<string, boolean>()
+  for await (const [path] of repo.trees.entries(tree)) {
+    for (let end = path.lastIndexOf('/'); end > 0; end = path.lastIndexOf('/', end - 1)) {
+      const folder = path.slice(0, end)
+      let isEntry = known.get(folder)
+      if (isEntry === undefined) {
+        isEntry = (await repo.trees.get(tree, folder)) !== undefined
+        if (known.size >= MAX_KNOWN_FOLDERS) known = new Map()
+        known.set(folder, isEntry)
+      } else if (!isEntry) break // its own folders were looked up with it
+      if (isEntry) return { entry: folder, under: path }
+    }
+  }
+  return undefined
+}
+
+/** Folders remembered by the path-conflict pass (each a lookup when forgotten). */
+const MAX_KNOWN_FOLDERS = 100_000
 
 function describe(e: unknown): string {
   if (e instanceof PedigreeError && e.code === 'ERR_CORRUPT') return String(e.data.reason ?? e.message)

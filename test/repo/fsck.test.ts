@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { encodeNode } from '../../src/codec/block.js'
-import type { CID } from '../../src/codec/cid.js'
+import { cidToString, type CID } from '../../src/codec/cid.js'
+import { commitNode } from '../../src/model/commit.js'
 import { Repository } from '../../src/repo/repository.js'
 import { openLevelStore } from '../../src/store/level.js'
 import { MemoryBlockstore } from '../../src/store/memory.js'
@@ -85,6 +86,20 @@ describe.each(SETUPS)('fsck ($name)', ({ open, corrupt }) => {
     expect(r.checked.files).toBe(2)
     expect(r.checked.trees).toBeGreaterThanOrEqual(3)
     expect(r.roots).toBeGreaterThanOrEqual(2)
+  })
+
+  it('reports a head tree holding a path as both an entry and a folder (as an older pedigree could write it)', async () => {
+    const entry = (spec: string) => repo.resolveEntry(spec).then((r) => r.entry)
+    const leaf = encodeNode({ kind: 'tree', level: 0, entries: [['exp.json', await entry('exp:exp.json')], ['runs', await entry('main:notes.txt')], ['runs/1.json', await entry('main:runs/1.json')]] })
+    const commit = encodeNode(commitNode({ tree: leaf.cid, parents: [], author: AUTHOR, time: 0, message: 'both' }))
+    await repo.blocks.putMany([leaf, commit])
+    await repo.refs.update('odd', { next: commit.cid, expect: null, who: AUTHOR, message: 'both' })
+    const r = await repo.fsck()
+    expect(r.ok).toBe(false)
+    expect(r.problems).toEqual([{ cid: cidToString(leaf.cid), as: 'tree', path: 'runs', refs: ['odd'], problem: "'runs' is an entry and also a folder (of 'runs/1.json'): a checkout cannot write both" }])
+    // The other refs stay clean: moving the ref away clears its head (the reflog keeps the old one).
+    await repo.deleteRef('odd', { who: AUTHOR })
+    expect((await repo.fsck()).problems).toEqual([])
   })
 
   it('names exactly the corrupted record and file chunk, with every ref that reaches them', async () => {
