@@ -53,7 +53,8 @@ export interface IngestResult {
   skipped: { records: number; firstLine: number; lastLine: number }[]
 }
 
-type Pending = { path: string; value: RecordValue; block: Block; linked: boolean; line: number }
+/** A record read and encoded, waiting for its batch's commit; `text`, its line, for a rejects file. */
+type Pending = { path: string; value: RecordValue; block: Block; linked: boolean; line: number; text: string | undefined }
 
 /**
  * Commit a stream of records in batches, one commit per batch: JSON Lines text (one
@@ -122,7 +123,7 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
           const at = pending.findLastIndex((p) => p.path === e.under || p.path === e.entry)
           if (at >= 0) {
             const [bad] = pending.splice(at, 1)
-            fail(bad!.line, e)
+            fail(bad!.line, e, bad!.text)
             if (pending.length === 0) break
             continue
           }
@@ -162,7 +163,7 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
     for (const p of pending) {
       const bad = p.linked ? [...linksOf(p.value)].find(([, c]) => missing.has(cidToString(c))) : undefined
       if (!bad) keep.push(p)
-      else fail(p.line, new NotFoundError('linked CID', cidToString(bad[1]), `at ${bad[0]}; use --allow-dangling to accept it`))
+      else fail(p.line, new NotFoundError('linked CID', cidToString(bad[1]), `at ${bad[0]}; use --allow-dangling to accept it`), p.text)
     }
     pending = keep
   }
@@ -177,7 +178,7 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
       const value =
         (typeof item !== 'string' || mayHoldReferences(item)) && hasReferences(parsed) ? ((await resolveReferences(repo, parsed, ref, inBatch, resolved)) as RecordValue) : parsed
       const { block, linked } = encodeNodeLinked(value)
-      record = { path: validateTreePath(template(value, block.cid, line)), value, block, linked, line }
+      record = { path: validateTreePath(template(value, block.cid, line)), value, block, linked, line, text: typeof item === 'string' ? item : undefined }
     } catch (e) {
       if (!(e instanceof PedigreeError)) throw e
       fail(line, e, typeof item === 'string' ? item : undefined)

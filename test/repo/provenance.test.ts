@@ -89,7 +89,7 @@ describe.each([
     expect(await repo.resolveEntry('main:x/ok1.json').catch(() => undefined)).toBeUndefined()
     const rejects: IngestReject[] = []
     const r = await repo.ingest(from(lines), { ref: 'main', author, pathTemplate: '{type}/{id}.json', skipBad: true, onReject: (x) => rejects.push(x) })
-    expect(rejects.map((x) => x.line)).toEqual([2])
+    expect(rejects.map((x) => [x.line, x.text])).toEqual([[2, lines[1]]])
     expect(r.records).toBe(2)
     expect((await repo.resolveEntry('main:x/ok2.json')).entry.kind).toBe('record')
   })
