@@ -102,6 +102,25 @@ describe.each(BACKENDS)('query ($name)', ({ open }) => {
     expect(paths(await run(repo, { filter: { $expr: { $gt: [{ $multiply: ['$metrics.acc', '$config.lr'] }, 0.09] } } }))).toEqual(accAboveLr)
   })
 
+  it('loads the operators each filter uses: every family gives what mingo with all of them gives', async () => {
+    const filters: Record<string, unknown>[] = [
+      { 'metrics.loss': { $gte: 0.05, $lte: 0.2 }, status: { $nin: ['done'] } }, // comparison
+      { $or: [{ status: 'failed' }, { 'metrics.acc': { $gt: 0.9 } }] }, // logical with comparison
+      { 'config.lr': { $exists: true, $type: 'number' } }, // element
+      { task_id: { $mod: [7, 3] } }, // evaluation, alone
+      { status: { $regex: '^DO', $options: 'i' } }, // evaluation with $options
+      { tags: { $size: 2 } }, // array
+      { task_id: { $bitsAllSet: [0, 2] } }, // bitwise
+      { task_id: { $bitsAnyClear: 1 }, 'metrics.loss': { $not: { $lt: 0.5 } } }, // bitwise, logical, comparison
+    ]
+    // The oracle: mingo with every operator, on the rows the query gives without a filter.
+    const all = (await import('mingo')).Query
+    const rows = await run(repo, {})
+    for (const filter of filters) {
+      expect(paths(await run(repo, { filter })), JSON.stringify(filter)).toEqual(paths(rows.filter((r) => new all(filter).test(r))))
+    }
+  })
+
   it('projects the named fields (dotted paths keep their nesting), always with _path', async () => {
     const rows = await run(repo, { filter: { task_id: { $in: [5, 6] } }, project: ['campaign_id', 'metrics.loss'] })
     expect(rows).toEqual(
