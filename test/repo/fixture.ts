@@ -25,18 +25,19 @@ export const T0 = Date.UTC(2024, 0, 2, 3, 4, 5)
 export async function levelRepo(): Promise<RepoFixture> {
   const dir = await mkdtemp(join(tmpdir(), 'pedigree-'))
   const root = join(dir, '.pedigree')
-  const repo = await Repository.init(root)
   let closed = false
-  return {
-    repo,
+  const fx: RepoFixture = {
+    repo: await Repository.init(root),
     dir,
     root,
     async cleanup() {
-      if (!closed) await repo.close().catch(() => {})
+      // The fixture's repository now: a test may have closed and reopened it (fsck's corrupter).
+      if (!closed) await fx.repo.close().catch(() => {})
       closed = true
       await rm(dir, { recursive: true, force: true })
     },
   }
+  return fx
 }
 
 export async function memoryRepo(): Promise<RepoFixture> {
