@@ -53,7 +53,7 @@ export interface IngestResult {
   skipped: { records: number; firstLine: number; lastLine: number }[]
 }
 
-/** A record read and encoded, waiting for its batch's commit; `text`, its line, for a rejects file. */
+/** A record read and encoded, waiting for its batch's commit; `text`, its line, kept for the rejects file (with skipBad). */
 type Pending = { path: string; value: RecordValue; block: Block; linked: boolean; line: number; text: string | undefined }
 
 /**
@@ -178,7 +178,7 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
       const value =
         (typeof item !== 'string' || mayHoldReferences(item)) && hasReferences(parsed) ? ((await resolveReferences(repo, parsed, ref, inBatch, resolved)) as RecordValue) : parsed
       const { block, linked } = encodeNodeLinked(value)
-      record = { path: validateTreePath(template(value, block.cid, line)), value, block, linked, line, text: typeof item === 'string' ? item : undefined }
+      record = { path: validateTreePath(template(value, block.cid, line)), value, block, linked, line, text: skipBad && typeof item === 'string' ? item : undefined }
     } catch (e) {
       if (!(e instanceof PedigreeError)) throw e
       fail(line, e, typeof item === 'string' ? item : undefined)
