@@ -5,6 +5,9 @@ import { join } from 'node:path'
 import { Repository } from '../../src/repo/repository.js'
 import { cidToString } from '../../src/codec/cid.js'
 import { markTainted } from '../../src/repo/log-taint.js'
+import { encodeNode } from '../../src/codec/block.js'
+import { commitNode } from '../../src/model/commit.js'
+import { isIndexed } from '../../src/repo/link-index.js'
 import { PedigreeError } from '../../src/errors.js'
 import type { IngestReject } from '../../src/repo/ingest.js'
 
@@ -243,5 +246,26 @@ describe('fsck and the derived index', () => {
     expect(r.unindexed).toBe(2)
     await repo.rebuildIndex()
     expect((await repo.fsck()).unindexed).toBe(0)
+  })
+
+  it('catches up a history with a merge parents first, so that a path committed later wins', async () => {
+    const repo = Repository.memory()
+    const value = { type: 'config', lr: 0.1 }
+    const a = await repo.record('old/config.json', value, { author })
+    // On a branch from A, C moves the record to a new path; B, on main, adds another; M merges
+    // both. Walking back from M reaches C (its second parent) before A: indexed in that order,
+    // A's older path would be the one indexed last.
+    await repo.refs.update('side', { next: a.cid, expect: null, who: author, message: 'branch' })
+    const c = await repo.commit({ ref: 'side', author, message: 'move', edits: [{ type: 'remove', path: 'old' }, { type: 'record', path: 'new/config.json', value }] })
+    const b = await repo.commit({ ref: 'main', author, message: 'other', edits: [{ type: 'record', path: 'other.json', value: { x: 1 } }] })
+    const tree = await repo.trees.edit(c.commit.tree, [{ path: 'other.json', entry: (await repo.resolveEntry('main:other.json')).entry }])
+    const merge = encodeNode(commitNode({ tree, parents: [b.cid, c.cid], author, time: 0, message: 'merge' }))
+    await repo.blocks.put(merge)
+    await repo.refs.update('main', { next: merge.cid, expect: b.cid, who: author, message: 'merge' })
+    await repo.deleteRef('side', { who: author })
+    await repo.rebuildIndex()
+    for (const commit of [a.cid, b.cid, c.cid, merge.cid]) expect(await isIndexed(repo, commit)).toBe(true)
+    const g = await repo.lineage('main:new/config.json')
+    expect(g.nodes[0]!.paths).toEqual(['new/config.json'])
   })
 })
