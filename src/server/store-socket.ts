@@ -292,7 +292,6 @@ async function answer(store: Store, req: IncomingMessage, res: ServerResponse): 
         supports: store.blocks.supports,
         storedSizes: typeof store.blocks.storedSizes === 'function',
         entriesMany: typeof store.index.entriesMany === 'function',
-        indexGetMany: true,
       }
       return sendJson(res, hello)
     }

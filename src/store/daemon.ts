@@ -52,8 +52,8 @@ const MAX_SOCKET_PATH = 100
 export const ABSENT = 0xffffffff
 /** Items per line of a streamed listing. */
 export const STREAM_BATCH = 256
-/** Protocol version, checked by the client on connect. */
-export const DAEMON_PROTOCOL = 2
+/** Protocol version, checked by the client on connect (3: `/index/getMany`). */
+export const DAEMON_PROTOCOL = 3
 
 /** What the DAEMON file says. */
 export interface DaemonInfo {
@@ -76,8 +76,6 @@ export interface DaemonHello {
   supports: BlockstoreSupports
   storedSizes: boolean
   entriesMany: boolean
-  /** `/index/getMany` is served (absent from daemons of older versions). */
-  indexGetMany?: boolean
 }
 
 /**
@@ -581,7 +579,6 @@ class DaemonIndexCells implements IndexCells {
   constructor(
     private readonly client: DaemonClient,
     hasEntriesMany: boolean,
-    private readonly hasGetMany: boolean,
   ) {
     if (hasEntriesMany) {
       this.entriesMany = async (prefixes, { limit }) =>
@@ -593,7 +590,6 @@ class DaemonIndexCells implements IndexCells {
   }
   async getMany(keys: readonly string[]): Promise<(string | undefined)[]> {
     if (keys.length === 0) return []
-    if (!this.hasGetMany) return Promise.all(keys.map((key) => this.get(key)))
     const { values } = (await this.client.json({ route: '/index/getMany', json: { keys } })) as { values: (string | null)[] }
     return values.map((v) => v ?? undefined)
   }
@@ -630,7 +626,7 @@ export class DaemonStore implements Store {
     this.blocks = new DaemonBlockstore(client, hello.supports, hello.storedSizes)
     this.refs = new DaemonRefCells(client)
     this.config = new DaemonConfigCells(client)
-    this.index = new DaemonIndexCells(client, hello.entriesMany, hello.indexGetMany === true)
+    this.index = new DaemonIndexCells(client, hello.entriesMany)
   }
 
   /** The socket this store is reached through. */
