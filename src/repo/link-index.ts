@@ -116,10 +116,14 @@ export async function rebuildIndex(repo: Repository, options: { onProgress?: (co
   return ensureIndexed(repo, options)
 }
 
-/** Records that link to `target`: [source, field] pairs. */
+/** Records that link to `target`: [source, field] pairs (one lookup through {@link reverseLinks}). */
 export async function* linksTo(repo: Repository, target: CID | string): AsyncGenerator<{ source: CID; field: string }> {
-  const prefix = `${DOWN}${typeof target === 'string' ? target : cidToString(target)}/`
-  for await (const [key] of repo.store.index.entries(prefix)) yield sourceOf(key, prefix)
+  const links = reverseLinks(repo)
+  try {
+    yield* await links.to(target)
+  } finally {
+    await links.close()
+  }
 }
 
 /**

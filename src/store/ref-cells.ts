@@ -75,24 +75,18 @@ export interface IndexReader {
 /** An index reader over `span`: the backend's own where it has one, else `entries` per lookup. */
 export function openIndexReader(index: IndexCells, span: string): IndexReader {
   if (index.reader) return index.reader(span)
-  return {
-    async entries(prefix, options) {
-      const out: [string, string][] = []
-      for await (const e of index.entries(prefix, options)) out.push(e)
-      return out
-    },
-    async close() {},
-  }
+  return { entries: (prefix, options) => collectEntries(index, prefix, options), async close() {} }
+}
+
+/** `index.entries(prefix)`, gathered. */
+async function collectEntries(index: IndexCells, prefix: string, options?: { limit?: number }): Promise<[string, string][]> {
+  const out: [string, string][] = []
+  for await (const e of index.entries(prefix, options)) out.push(e)
+  return out
 }
 
 /** For each prefix, its first `limit` index entries: in one call where the backend can, else one lookup each. */
 export async function entriesForPrefixes(index: IndexCells, prefixes: readonly string[], limit: number): Promise<[string, string][][]> {
   if (index.entriesMany) return index.entriesMany(prefixes, { limit })
-  return Promise.all(
-    prefixes.map(async (prefix) => {
-      const out: [string, string][] = []
-      for await (const e of index.entries(prefix, { limit })) out.push(e)
-      return out
-    }),
-  )
+  return Promise.all(prefixes.map((prefix) => collectEntries(index, prefix, { limit })))
 }
