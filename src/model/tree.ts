@@ -166,6 +166,9 @@ function validateTreePathSlowly(path: string): string {
 /** A node an edit wrote, with its level (the cache keeps internal nodes only). */
 type WrittenNode = Block & { level: number }
 
+/** Folders {@link ProllyTree.firstPathConflict} remembers (each one a lookup when forgotten). */
+const MAX_KNOWN_FOLDERS = 100_000
+
 const sortKey = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
 /**
@@ -445,6 +448,28 @@ export class ProllyTree {
       }
       if (moved) cursor = undefined
     }
+  }
+
+  /**
+   * The first path of the tree `root` that is an entry and also a folder of another entry (a
+   * tree {@link edit} refuses to make, but an older pedigree or a remote may have), in one
+   * pass over the entries: each distinct folder is looked up once.
+   */
+  async firstPathConflict(root: CID): Promise<{ entry: string; under: string } | undefined> {
+    let known = new Map<string, boolean>()
+    for await (const [path] of this.entries(root)) {
+      for (let end = path.lastIndexOf('/'); end > 0; end = path.lastIndexOf('/', end - 1)) {
+        const folder = path.slice(0, end)
+        let isEntry = known.get(folder)
+        if (isEntry === undefined) {
+          isEntry = (await this.get(root, folder)) !== undefined
+          if (known.size >= MAX_KNOWN_FOLDERS) known = new Map()
+          known.set(folder, isEntry)
+        } else if (!isEntry) break // its own folders were looked up with it
+        if (isEntry) return { entry: folder, under: path }
+      }
+    }
+    return undefined
   }
 
   /** Build a tree from entries in any order. */

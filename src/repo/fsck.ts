@@ -5,6 +5,7 @@ import { checkCommit, isTagShape, type Tag } from '../model/commit.js'
 import { readFile } from '../model/file.js'
 import type { Repository } from './repository.js'
 import { isIndexed } from './link-index.js'
+import { peel } from './resolve.js'
 
 export interface FsckProblem {
   cid: string
@@ -100,7 +101,7 @@ export async function fsck(repo: Repository, { onProgress }: { onProgress?: (che
     else headTrees.set(tree.toString(), { tree, refs: [label] })
   }
   for (const [key, { tree, refs }] of headTrees) {
-    const conflict = await firstPathConflict(repo, tree).catch(() => undefined) // a broken node: reported by the walk
+    const conflict = await repo.trees.firstPathConflict(tree).catch(() => undefined) // a broken node: reported by the walk
     if (conflict) {
       verdicts.set(key, { as: 'tree', problem: `'${conflict.entry}' is an entry and also a folder (of '${conflict.under}'): a checkout cannot write both`, path: conflict.entry, bad: cidToString(tree) })
       problemOwners.set(key, new Set(refs))
@@ -158,40 +159,13 @@ async function check(repo: Repository, job: Job, counts?: FsckResult['checked'] 
   return []
 }
 
-/** The tree of the commit `cid` names (through an annotated tag), or undefined if it cannot be read. */
+/** The tree of the commit `cid` names (through annotated tags), or undefined if it cannot be read. */
 async function headTree(repo: Repository, cid: CID): Promise<CID | undefined> {
-  try {
-    let value = decodeBlock(cid, await repo.blocks.get(cid))
-    if (isTagShape(value)) value = decodeBlock((value as Tag).target, await repo.blocks.get((value as Tag).target))
-    return checkCommit(cid, value).tree
-  } catch {
-    return undefined // reported by the walk
-  }
+  return peel(repo, cid, cidToString(cid)).then(
+    (r) => r.commit.tree,
+    () => undefined, // reported by the walk
+  )
 }
-
-/**
- * The first path of `tree` that is an entry and also a folder of another entry, in one pass
- * over the entries: each distinct folder is looked up once.
- */
-async function firstPathConflict(repo: Repository, tree: CID): Promise<{ entry: string; under: string } | undefined> {
-  let known = new Map<string, boolean>()
-  for await (const [path] of repo.trees.entries(tree)) {
-    for (let end = path.lastIndexOf('/'); end > 0; end = path.lastIndexOf('/', end - 1)) {
-      const folder = path.slice(0, end)
-      let isEntry = known.get(folder)
-      if (isEntry === undefined) {
-        isEntry = (await repo.trees.get(tree, folder)) !== undefined
-        if (known.size >= MAX_KNOWN_FOLDERS) known = new Map()
-        known.set(folder, isEntry)
-      } else if (!isEntry) break // its own folders were looked up with it
-      if (isEntry) return { entry: folder, under: path }
-    }
-  }
-  return undefined
-}
-
-/** Folders remembered by the path-conflict pass (each a lookup when forgotten). */
-const MAX_KNOWN_FOLDERS = 100_000
 
 function describe(e: unknown): string {
   if (e instanceof PedigreeError && e.code === 'ERR_CORRUPT') return String(e.data.reason ?? e.message)

@@ -119,8 +119,8 @@ export async function resolvePrefix(repo: Repository, prefix: string, rev = pref
   return found[0]!
 }
 
-/** Follow annotated tags to the commit they name. */
-async function peel(repo: Repository, cid: CID, rev: string): Promise<ResolvedCommit> {
+/** Follow annotated tags to the commit they name (`rev` names it in errors). */
+export async function peel(repo: Repository, cid: CID, rev: string): Promise<ResolvedCommit> {
   for (let hops = 0; hops < 16; hops++) {
     const node = await repo.readNode(cid)
     if (isCommitShape(node)) return { cid, commit: checkCommit(cid, node) }
