@@ -28,13 +28,16 @@ export function parseRecordJson(text: string, source = '<input>', { firstLine = 
   // Text with no key "/" (plain or escaped) holds no DAG-JSON forms: the parsed value is the
   // record as it is, once its numbers are finite (JSON.parse reads 1e999 as Infinity). This
   // skips fromDagJson's copy of every object, a tenth of what ingest spends per record.
-  if (!mayHoldDagJsonForms(text) && allFinite(value)) return value as RecordValue
+  if (!mayHoldKey(text, '/') && allFinite(value)) return value as RecordValue
   return fromDagJson(value, source) as RecordValue
 }
 
-/** Whether JSON text could hold a key "/": as `"/"`, or written with an escape (`\/`, `\u002f`). */
-function mayHoldDagJsonForms(text: string): boolean {
-  return text.includes('"/"') || text.includes('\\/') || text.includes('\\u002')
+/**
+ * Whether JSON text could hold the one-character key `key` (`"/"` of DAG-JSON, `"@"` of an
+ * ingest reference): written plainly, or with an escape (`\u00…`; `\/` for a slash).
+ */
+export function mayHoldKey(text: string, key: '/' | '@'): boolean {
+  return text.includes(`"${key}"`) || text.includes('\\u00') || (key === '/' && text.includes('\\/'))
 }
 
 /** Whether every number in a parsed JSON value is finite. */

@@ -2,7 +2,7 @@ import { CID, cidToString } from '../codec/cid.js'
 import { encodeNodeLinked, linksOf, type Block } from '../codec/block.js'
 import { InvalidInputError, NotFoundError, PathConflictError, PedigreeError } from '../errors.js'
 import type { Person } from '../model/commit.js'
-import { fromDagJson, parseRecordJson, type RecordValue } from '../model/record.js'
+import { fromDagJson, mayHoldKey, parseRecordJson, type RecordValue } from '../model/record.js'
 import { validateTreePath } from '../model/tree.js'
 import { checkRefName } from '../refs/ref-name.js'
 import { commit } from './commit.js'
@@ -176,7 +176,7 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
       const parsed = typeof item === 'string' ? parseRecordJson(item, 'the input', { firstLine: line }) : (fromDagJson(item) as RecordValue)
       // Most records have no references: they skip the (async, copying) resolution.
       const value =
-        (typeof item !== 'string' || mayHoldReferences(item)) && hasReferences(parsed) ? ((await resolveReferences(repo, parsed, ref, inBatch, resolved)) as RecordValue) : parsed
+        (typeof item !== 'string' || mayHoldKey(item, '@')) && hasReferences(parsed) ? ((await resolveReferences(repo, parsed, ref, inBatch, resolved)) as RecordValue) : parsed
       const { block, linked } = encodeNodeLinked(value)
       record = { path: validateTreePath(template(value, block.cid, line)), value, block, linked, line, text: skipBad && typeof item === 'string' ? item : undefined }
     } catch (e) {
@@ -193,11 +193,6 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
   }
   await flush()
   return result
-}
-
-/** Whether JSON text could hold a key "@": as `"@"`, or written with an escape (`\u0040`). */
-function mayHoldReferences(text: string): boolean {
-  return text.includes('"@"') || text.includes('\\u00')
 }
 
 /** Whether a value holds a `{"@": …}` reference anywhere (what resolveReferences would replace). */
