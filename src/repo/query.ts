@@ -90,40 +90,38 @@ async function mingoQuery(doc: Record<string, unknown>): Promise<{ test(row: unk
  */
 function queryOperatorModules(doc: unknown): Promise<unknown>[] {
   // Comparison always: a plain value is an implicit $eq.
-  const used = new Set<string>(['comparison'])
+  const used = new Set<QueryOperatorFamily>(['comparison'])
+  let unlisted = false
   const visit = (v: unknown): void => {
     if (Array.isArray(v)) v.forEach(visit)
     else if (v !== null && typeof v === 'object') {
       for (const [k, x] of Object.entries(v)) {
-        if (k.startsWith('$')) used.add(QUERY_OPERATOR_MODULE[k] ?? 'all')
+        if (k.startsWith('$')) {
+          const family = FAMILY_OF.get(k)
+          if (family) used.add(family)
+          else unlisted = true
+        }
         visit(x)
       }
     }
   }
   visit(doc)
-  if (used.has('all')) return [import('mingo/operators/query')]
-  return [...used].map((m) => QUERY_OPERATOR_IMPORTS[m as keyof typeof QUERY_OPERATOR_IMPORTS]())
+  if (unlisted) return [import('mingo/operators/query')]
+  return [...used].map((family) => QUERY_OPERATOR_FAMILIES[family].load())
 }
 
-const QUERY_OPERATOR_IMPORTS = {
-  comparison: () => import('mingo/operators/query/comparison'),
-  logical: () => import('mingo/operators/query/logical'),
-  element: () => import('mingo/operators/query/element'),
-  evaluation: () => import('mingo/operators/query/evaluation'),
-  array: () => import('mingo/operators/query/array'),
-  bitwise: () => import('mingo/operators/query/bitwise'),
-}
-
-/** Each query operator of mingo 7, by the module of mingo/operators/query that defines it. */
-const QUERY_OPERATOR_MODULE: Record<string, keyof typeof QUERY_OPERATOR_IMPORTS | undefined> = Object.assign(Object.create(null), {
-  ...Object.fromEntries(['$eq', '$gt', '$gte', '$in', '$lt', '$lte', '$ne', '$nin'].map((k) => [k, 'comparison'])),
-  ...Object.fromEntries(['$and', '$nor', '$not', '$or'].map((k) => [k, 'logical'])),
-  ...Object.fromEntries(['$exists', '$type'].map((k) => [k, 'element'])),
+/** mingo 7's query operators, by the module of mingo/operators/query that defines them. */
+const QUERY_OPERATOR_FAMILIES = {
+  comparison: { load: () => import('mingo/operators/query/comparison'), operators: ['$eq', '$gt', '$gte', '$in', '$lt', '$lte', '$ne', '$nin'] },
+  logical: { load: () => import('mingo/operators/query/logical'), operators: ['$and', '$nor', '$not', '$or'] },
+  element: { load: () => import('mingo/operators/query/element'), operators: ['$exists', '$type'] },
   // $options goes with $regex.
-  ...Object.fromEntries(['$mod', '$regex', '$options'].map((k) => [k, 'evaluation'])),
-  ...Object.fromEntries(['$all', '$elemMatch', '$size'].map((k) => [k, 'array'])),
-  ...Object.fromEntries(['$bitsAllClear', '$bitsAllSet', '$bitsAnyClear', '$bitsAnySet'].map((k) => [k, 'bitwise'])),
-})
+  evaluation: { load: () => import('mingo/operators/query/evaluation'), operators: ['$mod', '$regex', '$options'] },
+  array: { load: () => import('mingo/operators/query/array'), operators: ['$all', '$elemMatch', '$size'] },
+  bitwise: { load: () => import('mingo/operators/query/bitwise'), operators: ['$bitsAllClear', '$bitsAllSet', '$bitsAnyClear', '$bitsAnySet'] },
+}
+type QueryOperatorFamily = keyof typeof QUERY_OPERATOR_FAMILIES
+const FAMILY_OF = new Map(Object.entries(QUERY_OPERATOR_FAMILIES).flatMap(([family, { operators }]) => operators.map((op) => [op, family as QueryOperatorFamily])))
 
 /** Blocks per `getMany`: small at first so that a `limit` stops early, then large for throughput. */
 const FIRST_BATCH = 16
