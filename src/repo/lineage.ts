@@ -28,12 +28,13 @@ export interface LineageOptions {
 export async function lineage(repo: Repository, spec: string, { direction = 'up', depth = 50, maxNodes = 10_000 }: LineageOptions = {}): Promise<LineageGraph> {
   if (!Number.isSafeInteger(depth) || depth < 0) throw new InvalidInputError(`depth must be a non-negative integer, got ${depth}`)
   const start = spec.includes(':') ? (await resolveEntry(repo, spec)).entry.cid : parseCid(spec)
+  const startKey = cidToString(start)
   if (direction !== 'up') await ensureIndexed(repo)
   const taints = await TaintChecker.open(repo)
   // Invalidation records link to their target, but nothing is derived from them.
   const invalidationRecords = new Set([...taints.invalidations.values()].map((i) => cidToString(i.record)))
-  /** Every node reached, in the order found, with the depth at which it was first reached. */
-  const found = new Map<string, { cid: CID; depth: number }>()
+  /** Every node reached, in the order found, with its CID text and the depth at which it was first reached. */
+  const found = new Map<string, { cid: CID; key: string; depth: number }>()
   /** What a node's block says (kind, conventional fields, its own links), by CID text. */
   const decoded = new Map<string, Decoded>()
   const edges: LineageEdge[] = []
@@ -47,12 +48,12 @@ export async function lineage(repo: Repository, spec: string, { direction = 'up'
     edges.push({ from, to, field, relation: field.split('.')[0]! })
   }
 
-  /** Read and decode, in one batched read, the blocks of those `cids` not decoded yet. */
-  const decodeAll = async (cids: readonly CID[]): Promise<void> => {
-    const todo = cids.filter((cid) => !decoded.has(cidToString(cid)))
+  /** Read and decode, in one batched read, the blocks of those nodes not decoded yet. */
+  const decodeAll = async (nodes: readonly { cid: CID; key: string }[]): Promise<void> => {
+    const todo = nodes.filter((n) => !decoded.has(n.key))
     if (todo.length === 0) return
-    const blocks = await repo.blocks.getMany(todo)
-    todo.forEach((cid, i) => decoded.set(cidToString(cid), decodeNode(cid, blocks[i])))
+    const blocks = await repo.blocks.getMany(todo.map((n) => n.cid))
+    todo.forEach((n, i) => decoded.set(n.key, decodeNode(n.cid, blocks[i])))
   }
 
   // Each level costs one round of reads: upstream, one batched read of its blocks (their links
@@ -61,36 +62,38 @@ export async function lineage(repo: Repository, spec: string, { direction = 'up'
   // nodes together, so that a long narrow chain is not one slow step per read per level.
   let links: ReturnType<typeof reverseLinks> | undefined
   const walk = async (dir: 'up' | 'down'): Promise<void> => {
-    let frontier = [start]
-    const seen = new Set([cidToString(start)])
+    // Each CID's text is made once, when it is first reached: it keys every map here.
+    let frontier = [{ cid: start, key: startKey }]
+    const seen = new Set([startKey])
     for (let d = 0; frontier.length > 0; d++) {
-      for (const cid of frontier) if (!found.has(cidToString(cid))) found.set(cidToString(cid), { cid, depth: d })
+      for (const n of frontier) if (!found.has(n.key)) found.set(n.key, { ...n, depth: d })
       let neighbours: [CID, string][][]
       if (dir === 'up') {
         await decodeAll(frontier)
-        neighbours = frontier.map((cid) => (invalidationRecords.has(cidToString(cid)) ? [] : decoded.get(cidToString(cid))!.links))
+        neighbours = frontier.map((n) => (invalidationRecords.has(n.key) ? [] : decoded.get(n.key)!.links))
       } else {
         neighbours = []
-        for (const cid of frontier) neighbours.push((await links!.to(cid)).map(({ source, field }): [CID, string] => [source, field]))
+        for (const n of frontier) neighbours.push((await links!.to(n.key)).map(({ source, field }): [CID, string] => [source, field]))
       }
-      const next: CID[] = []
+      const next: { cid: CID; key: string }[] = []
       for (let i = 0; i < frontier.length; i++) {
-        const key = cidToString(frontier[i]!)
+        const { key } = frontier[i]!
         const links = neighbours[i]!
         if (links.length > 0 && d >= depth) {
           truncated = true
           continue
         }
         for (const [other, field] of links) {
-          if (dir === 'up') addEdge(key, cidToString(other), field)
-          else addEdge(cidToString(other), key, field)
-          if (seen.has(cidToString(other))) continue
+          const otherKey = cidToString(other)
+          if (dir === 'up') addEdge(key, otherKey, field)
+          else addEdge(otherKey, key, field)
+          if (seen.has(otherKey)) continue
           if (found.size + next.length >= maxNodes) {
             truncated = true
             continue
           }
-          seen.add(cidToString(other))
-          next.push(other)
+          seen.add(otherKey)
+          next.push({ cid: other, key: otherKey })
         }
       }
       frontier = next
@@ -108,18 +111,18 @@ export async function lineage(repo: Repository, spec: string, { direction = 'up'
   }
 
   const reached = [...found.values()]
-  await decodeAll(reached.map((n) => n.cid))
+  await decodeAll(reached)
   // One lookup by key for all nodes (a prefix scan per node cost a LevelDB seek and a round
   // trip each: ~20 ms of the ~45 ms of a depth-100 lineage of 398 nodes).
   const paths = await aPathOfMany(repo, reached.map((n) => n.cid))
   const nodes: LineageNode[] = []
   for (let i = 0; i < reached.length; i++) {
-    const { cid, depth: at } = reached[i]!
-    const { kind, fields } = decoded.get(cidToString(cid))!
+    const { cid, key, depth: at } = reached[i]!
+    const { kind, fields } = decoded.get(key)!
     const tainted = await taints.taintOf(cid)
-    nodes.push({ cid: cidToString(cid), kind, paths: paths[i] === undefined ? [] : [paths[i]!], depth: at, ...(fields ? { fields } : {}), ...(tainted ? { tainted } : {}) })
+    nodes.push({ cid: key, kind, paths: paths[i] === undefined ? [] : [paths[i]!], depth: at, ...(fields ? { fields } : {}), ...(tainted ? { tainted } : {}) })
   }
-  return { start: cidToString(start), direction, nodes, edges, truncated }
+  return { start: startKey, direction, nodes, edges, truncated }
 }
 
 interface Decoded {
