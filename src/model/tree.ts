@@ -1,6 +1,7 @@
 import { CID, DAG_CBOR, cidToString, sameCid } from '../codec/cid.js'
 import { decodeBlock, decodeBlockUnchecked, encodeNode, verifyBlock, type Block } from '../codec/block.js'
-import { CorruptBlockError, InvalidInputError, PathConflictError } from '../errors.js'
+import { CorruptBlockError, PathConflictError } from '../errors.js'
+import { validateTreePath } from './tree-path.js'
 import type { Blockstore } from '../store/blockstore.js'
 import { RawNode, sameItemBytes, sameValueBytes, scanTreeNode } from './tree-raw.js'
 import { LeafReader, dropShared, expandLevel, frontierCid, rootFrontier, type Frontier, type Span } from './tree-diff-walk.js'
@@ -60,8 +61,6 @@ const BOUNDARY_BITS = 6
 const WALK_AHEAD_NODES = 32
 /** A node is cut early when its estimated encoding passes this, keeping every node under the block limit. */
 const MAX_NODE_BYTES = 256 * 1024
-/** Longest path accepted, in UTF-16 code units. */
-export const MAX_PATH_LENGTH = 4096
 
 // ---------------------------------------------------------------------------------
 // Boundaries
@@ -123,45 +122,6 @@ class LevelChunker<V> {
 }
 
 // ---------------------------------------------------------------------------------
-
-/** Checks a tree path: relative, `/`-separated, no empty, `.` or `..` segments. */
-export function validateTreePath(path: string): string {
-  const fail = (why: string): never => {
-    throw new InvalidInputError(`invalid tree path '${path}': ${why}`, { path })
-  }
-  if (path.length === 0) fail('it is empty')
-  if (path.length > MAX_PATH_LENGTH) fail(`longer than ${MAX_PATH_LENGTH} characters`)
-  if (path.startsWith('/')) fail('it is absolute')
-  // One pass over the characters (a commit checks every path, 100k of them at times); the
-  // checks and their messages are those of the plain version in validateTreePathSlowly.
-  let start = 0
-  for (let i = 0; i <= path.length; i++) {
-    const c = i < path.length ? path.charCodeAt(i) : 0x2f // the end closes the last segment
-    if (c !== 0x2f) {
-      if (c < 0x20 || c === 0x5c || c === 0x7f) return validateTreePathSlowly(path) // control character, backslash
-      continue
-    }
-    const n = i - start
-    if (n === 0 || (n <= 2 && path.charCodeAt(start) === 0x2e && (n === 1 || path.charCodeAt(start + 1) === 0x2e))) {
-      return validateTreePathSlowly(path)
-    }
-    start = i + 1
-  }
-  return path
-}
-
-function validateTreePathSlowly(path: string): string {
-  const fail = (why: string): never => {
-    throw new InvalidInputError(`invalid tree path '${path}': ${why}`, { path })
-  }
-  if (path.includes('\\')) fail('it contains a backslash')
-  if (/[\x00-\x1f\x7f]/.test(path)) fail('it contains a control character')
-  for (const seg of path.split('/')) {
-    if (seg === '') fail('it has an empty segment')
-    if (seg === '.' || seg === '..') fail(`it has a '${seg}' segment`)
-  }
-  return path
-}
 
 /** A node an edit wrote, with its level (the cache keeps internal nodes only). */
 type WrittenNode = Block & { level: number }
