@@ -153,6 +153,18 @@ const oneCoreChunk = {
   },
 }
 const result = await build({ ...options, absWorkingDir: dist, plugins: [...options.plugins, oneCoreChunk] })
+
+// Ingest's encoding worker (repo/ingest-worker.js) is started by file, not imported: one bundle
+// of its own in dist/chunks/, where ingest's code in a command or a chunk looks for it.
+await build({
+  ...options,
+  entryPoints: [join(dist, 'repo/ingest-worker.js')],
+  outdir: undefined,
+  outbase: undefined,
+  splitting: false,
+  outfile: join(dist, 'chunks/ingest-worker.js'),
+  absWorkingDir: dist,
+})
 const outputs = Object.entries(result.metafile.outputs)
 const bytes = outputs.reduce((n, [, o]) => n + o.bytes, 0)
 console.log(`bundled ${entries.length} commands into ${outputs.length} files (${(bytes / 1024).toFixed(0)} KiB) in ${(performance.now() - t0).toFixed(0)} ms`)

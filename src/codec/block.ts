@@ -87,14 +87,41 @@ export function decodeBlockUnchecked<T = unknown>(cid: CID, bytes: Uint8Array): 
 
 /** Every CID linked from a decoded dag-cbor value, depth first, in encounter order. */
 export function* linksOf(value: unknown): Generator<[path: string, cid: CID]> {
-  if (value === null || typeof value !== 'object') return
+  yield* linkList(value)
+}
+
+/** {@link linksOf} as an array: the field path (`inputs.0`) and CID of every link. */
+export function linkList(value: unknown): Array<[path: string, cid: CID]> {
+  const found: Array<[string, CID]> = []
   // A plain recursive walk, paths spelled out only for the links found: a generator per level
   // (yield*) and a path string per field cost ~10x more, which shows when a commit or an
   // index walks 100k records that mostly have no links at all.
-  const found: Array<[string, CID]> = []
-  collectLinks(value, [], found)
-  yield* found
+  if (value !== null && typeof value === 'object') collectLinks(value, [], found)
+  return found
 }
+
+/**
+ * A record's block as pedigree's own encoder made it (on this thread, or on ingest's encoding
+ * worker), with every link it holds: its bytes are the record's dag-cbor and hash to its CID.
+ * A commit stores it as it is, where a block from elsewhere is hashed and decoded again. Made
+ * only inside pedigree (the package exports neither this class nor this module).
+ */
+export class EncodedRecord implements Block {
+  constructor(
+    readonly cid: CID,
+    readonly bytes: Uint8Array,
+    /** Field path and CID of each link, as {@link linkList} gives them. */
+    readonly links: ReadonlyArray<readonly [path: string, cid: CID]>,
+  ) {}
+}
+
+/** Encode a record, keeping its links: {@link encodeNodeLinked} as an {@link EncodedRecord}. */
+export function encodeRecord(value: unknown): EncodedRecord {
+  const { block, linked } = encodeNodeLinked(value)
+  return new EncodedRecord(block.cid, block.bytes, linked ? linkList(value) : NO_LINKS)
+}
+
+const NO_LINKS: ReadonlyArray<readonly [string, CID]> = Object.freeze([])
 
 function collectLinks(value: object, trail: string[], found: Array<[string, CID]>): void {
   const cid = CID.asCID(value)

@@ -296,9 +296,18 @@ export class ProllyTree {
    * entries, never on the order of edits.
    */
   async edit(root: CID, edits: Iterable<TreeEdit>): Promise<CID> {
+    return (await this.editCounted(root, edits)).root
+  }
+
+  /**
+   * {@link edit}, also counting the paths it added, modified (a different entry) and removed,
+   * as a diff of the old and new roots would, from the leaves the edit rewrites anyway.
+   */
+  async editCounted(root: CID, edits: Iterable<TreeEdit>): Promise<{ root: CID; changes: EditCounts }> {
+    const changes: EditCounts = { added: 0, modified: 0, removed: 0 }
     const byPath = new Map<string, TreeEntry | null>()
     for (const e of edits) byPath.set(validateTreePath(e.path), e.entry)
-    if (byPath.size === 0) return root
+    if (byPath.size === 0) return { root, changes }
     const sorted = [...byPath.entries()].sort((a, b) => sortKey(a[0], b[0]))
     await this.refusePathConflicts(root, sorted, byPath)
     const written: WrittenNode[] = []
@@ -310,10 +319,10 @@ export class ProllyTree {
     // become the edits of the level above (delete old descriptors, put new ones).
     for (;;) {
       if (level === rootNode.level) {
-        newNodes = this.chunkWhole(level, mergeSorted(nodeItems(rootNode), levelEdits))
+        newNodes = this.chunkWhole(level, mergeSorted(nodeItems(rootNode), levelEdits, level === 0 ? changes : undefined))
         break
       }
-      const spans = await this.rewriteSpans(root, level, levelEdits)
+      const spans = await this.rewriteSpans(root, level, levelEdits, level === 0 ? changes : undefined)
       const upEdits = new Map<string, unknown>()
       for (const span of spans) for (const key of span.removed) upEdits.set(key, null)
       for (const span of spans) {
@@ -332,7 +341,7 @@ export class ProllyTree {
         const block = encodeNode(emptyLeaf())
         written.push({ ...block, level: 0 })
         await this.blocks.putMany(written, { compress: false })
-        return block.cid
+        return { root: block.cid, changes }
       }
       if (newNodes.length === 1) break
       const up = newNodes.map((items) => this.writeNode(level, items, written))
@@ -350,7 +359,7 @@ export class ProllyTree {
     written.push({ ...rootBlock, level })
     await this.blocks.putMany(written, { compress: false })
     for (const b of written) this.remember(b)
-    return rootBlock.cid
+    return { root: rootBlock.cid, changes }
   }
 
   /**
@@ -580,6 +589,7 @@ export class ProllyTree {
     root: CID,
     level: number,
     edits: Item<unknown>[],
+    changes?: EditCounts,
   ): Promise<{ removed: string[]; nodes: Item<unknown>[][] }[]> {
     const spans: { removed: string[]; nodes: Item<unknown>[][] }[] = []
     let i = 0
@@ -593,7 +603,7 @@ export class ProllyTree {
         const isLast = cursor.isLastAtLevel()
         let j = i
         while (j < edits.length && (isLast || edits[j]![0] <= last)) j++
-        for (const item of mergeSorted(items, edits.slice(i, j))) chunker.push(item)
+        for (const item of mergeSorted(items, edits.slice(i, j), changes)) chunker.push(item)
         i = j
         if (items.length > 0) removed.push(last)
         if (chunker.atBoundary) break
@@ -763,7 +773,15 @@ function lowerBound(items: readonly [string, ...unknown[]][], key: string): numb
 }
 
 /** Merge sorted items with sorted edits; an edit value of null deletes. */
-function mergeSorted(items: Item<unknown>[], edits: Item<unknown>[]): Item<unknown>[] {
+/** Paths an edit added, modified and removed. */
+export interface EditCounts {
+  added: number
+  modified: number
+  removed: number
+}
+
+/** Items with sorted edits applied (null removes); at the leaves, `changes` counts what changed. */
+function mergeSorted(items: Item<unknown>[], edits: Item<unknown>[], changes?: EditCounts): Item<unknown>[] {
   if (edits.length === 0) return items
   const out: Item<unknown>[] = []
   let i = 0
@@ -772,8 +790,13 @@ function mergeSorted(items: Item<unknown>[], edits: Item<unknown>[]): Item<unkno
     if (j >= edits.length || (i < items.length && items[i]![0] < edits[j]![0])) out.push(items[i++]!)
     else {
       const e = edits[j++]!
-      if (i < items.length && items[i]![0] === e[0]) i++
+      const old = i < items.length && items[i]![0] === e[0] ? items[i++]! : undefined
       if (e[1] !== null) out.push(e)
+      if (changes) {
+        if (!old) changes.added += e[1] !== null ? 1 : 0
+        else if (e[1] === null) changes.removed++
+        else if (!sameEntry(old[1] as TreeEntry, e[1] as TreeEntry)) changes.modified++
+      }
     }
   }
   return out

@@ -1,7 +1,7 @@
 import { lstat, open, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CID, DAG_CBOR, MAX_BLOCK_SIZE, cidToString } from '../codec/cid.js'
-import { encodeNode, encodeNodeLinked, linksOf, verifyBlock, type Block } from '../codec/block.js'
+import { EncodedRecord, decodeBlock, encodeNode, encodeRecord, linkList, verifyBlock, type Block } from '../codec/block.js'
 import { ConflictError, InvalidInputError, NotFoundError, PedigreeError, StoreError } from '../errors.js'
 import { commitNode, type Commit, type Person } from '../model/commit.js'
 import { readLocalFile, writeFile } from '../model/file.js'
@@ -24,9 +24,11 @@ export type CommitEdit =
   /**
    * A record (a JSON-compatible map, CIDs for links). `block`, when the caller has it already
    * (ingest encodes each record to name its path), is the record's encoding, `encodeNode(value)`:
-   * it is stored as given, which saves encoding the record twice.
+   * it is stored as given, which saves encoding the record twice. A block alone (no value) is
+   * a record already encoded as dag-cbor; it is checked against its CID and decoded.
    */
   | { type: 'record'; path: string; value: RecordValue; block?: Block }
+  | { type: 'record'; path: string; value?: undefined; block: Block }
   /** Remove the entry at `path`, or every entry under `path/`. */
   | { type: 'remove'; path: string }
 
@@ -89,7 +91,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     const parent = old ? await repo.readCommit(old) : undefined
     const baseTree = parent ? parent.tree : await repo.trees.empty()
     const treeEdits = await expandRemovals(repo, baseTree, written)
-    const tree = await repo.trees.edit(baseTree, treeEdits)
+    const { root: tree, changes } = await repo.trees.editCounted(baseTree, treeEdits)
     if (tree.equals(baseTree) && !allowEmpty && parent) {
       throw new PedigreeError('ERR_NOTHING_TO_COMMIT', `nothing to commit: the tree of '${ref}' would not change (use --allow-empty)`, { ref })
     }
@@ -108,10 +110,6 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     onProgress?.({ phase: 'commit', bytes: 0 })
     // The derived indexes follow the ref; a crash in between is caught up by ensureIndexed.
     await indexCommit(repo, block.cid, written.filter((w): w is Extract<Written, { entry: TreeEntry }> => 'entry' in w))
-    const changes = { added: 0, modified: 0, removed: 0 }
-    // On an empty tree every entry is new: counted from the root, without walking the leaves.
-    if (!parent || (await repo.trees.count(baseTree)) === 0) changes.added = await repo.trees.count(tree)
-    else for await (const c of repo.trees.diff(baseTree, tree)) changes[c.type]++
     return { cid: block.cid, ref, commit: node, parent: old, changes }
   }
 }
@@ -121,6 +119,7 @@ type PlannedEdit =
   | { type: 'bytes'; path: string; bytes: Uint8Array }
   | { type: 'stream'; path: string; stream: AsyncIterable<Uint8Array> }
   | { type: 'record'; path: string; value: RecordValue; block?: Block }
+  | { type: 'record'; path: string; value?: undefined; block: Block }
   | { type: 'remove'; path: string }
 
 /** Check every path and source before anything is written, expanding directories. */
@@ -170,7 +169,7 @@ async function listFiles(dir: string, prefix = ''): Promise<{ relative: string; 
   return out
 }
 
-type Written = { path: string; entry: TreeEntry; value?: unknown } | { path: string; remove: true }
+type Written = { path: string; entry: TreeEntry; links?: EncodedRecord['links'] } | { path: string; remove: true }
 
 /** Write the blocks of every file and record; returns tree edits (removals still unexpanded). */
 async function storeContents(
@@ -200,12 +199,12 @@ async function storeContents(
     }
     if (e.type === 'record') {
       // The record is encoded once (here, or by the caller): its CID is its tree entry's.
-      const { block, linked } = e.block ? { block: checkedBlock(e.block, e.path), linked: true } : encodeNodeLinked(e.value)
-      if (linked && !allowDangling) for (const [, cid] of linksOf(e.value)) links.set(cidToString(cid), cid)
+      const block = recordBlock(e)
+      if (!allowDangling) for (const [, cid] of block.links) links.set(cidToString(cid), cid)
       pending.push(block)
       pendingBytes += block.bytes.length
       if (pending.length >= 1000 || pendingBytes >= 4 << 20) await flush()
-      out.push({ path: e.path, entry: { cid: block.cid, kind: 'record', size: block.bytes.length }, value: e.value })
+      out.push({ path: e.path, entry: { cid: block.cid, kind: 'record', size: block.bytes.length }, links: block.links })
       continue
     }
     const base = done
@@ -272,11 +271,18 @@ function previousVersions(repo: Repository, ref: string): (path: string) => Prom
   }
 }
 
-/** A caller's block for a record: dag-cbor, and bytes that hash to its CID (the store then stays consistent). */
-function checkedBlock(block: Block, path: string): Block {
-  if (block.cid.code !== DAG_CBOR) throw new InvalidInputError(`the block given for the record at ${path} is not dag-cbor`, { path })
-  verifyBlock(block.cid, block.bytes)
-  return block
+/**
+ * A record edit's block with its links. pedigree's own encoding is stored as it is; a caller's
+ * block must be dag-cbor with bytes that hash to its CID (the store then stays consistent), and
+ * its links are read from the value given with it or, without one, from the block decoded.
+ */
+function recordBlock(e: Extract<PlannedEdit, { type: 'record' }>): EncodedRecord {
+  if (e.block instanceof EncodedRecord) return e.block
+  if (!e.block) return encodeRecord(e.value)
+  const { cid, bytes } = e.block
+  if (cid.code !== DAG_CBOR) throw new InvalidInputError(`the block given for the record at ${e.path} is not dag-cbor`, { path: e.path })
+  verifyBlock(cid, bytes)
+  return new EncodedRecord(cid, bytes, linkList(e.value ?? decodeBlock(cid, bytes)))
 }
 
 async function expandRemovals(repo: Repository, tree: CID, written: Written[]): Promise<TreeEdit[]> {

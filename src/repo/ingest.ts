@@ -1,11 +1,13 @@
 import { CID, cidToString } from '../codec/cid.js'
-import { encodeNodeLinked, linksOf, type Block } from '../codec/block.js'
+import { encodeRecord, type EncodedRecord } from '../codec/block.js'
 import { InvalidInputError, NotFoundError, PathConflictError, PedigreeError } from '../errors.js'
 import type { Person } from '../model/commit.js'
-import { fromDagJson, mayHoldKey, parseRecordJson, type RecordValue } from '../model/record.js'
+import { fromDagJson, parseRecordJson, type RecordValue } from '../model/record.js'
 import { validateTreePath } from '../model/tree-path.js'
 import { checkRefName } from '../refs/ref-name.js'
 import { commit } from './commit.js'
+import { CHUNK_CHARS, CHUNK_LINES, LineEncoder } from './ingest-encoder.js'
+import { LINE_BAD, LINE_RECORD, LINE_REFERENCE, compileTemplate, hasReferences, readChunk, type EncodedChunk } from './ingest-line.js'
 import type { Repository } from './repository.js'
 import { resolveEntry } from './resolve.js'
 
@@ -32,6 +34,8 @@ export interface IngestOptions {
   message?: string
   meta?: Record<string, unknown>
   onProgress?: (p: { lines: number; records: number; commits: number }) => void
+  /** Parse, encode and hash lines on a worker thread when the input is long enough to pay (default true). */
+  encodeOnWorker?: boolean
 }
 
 export interface IngestReject {
@@ -54,7 +58,10 @@ export interface IngestResult {
 }
 
 /** A record read and encoded, waiting for its batch's commit; `text`, its line, kept for the rejects file (with skipBad). */
-type Pending = { path: string; value: RecordValue; block: Block; linked: boolean; line: number; text: string | undefined }
+type Pending = { path: string; block: EncodedRecord; line: number; text: string | undefined }
+
+/** Chunks of lines read ahead of the one ingest is taking: the encoding worker's queue, and what bounds ingest's memory. */
+const CHUNKS_AHEAD = 3
 
 /**
  * Commit a stream of records in batches, one commit per batch: JSON Lines text (one
@@ -65,6 +72,9 @@ type Pending = { path: string; value: RecordValue; block: Block; linked: boolean
  * unless `skipBad`. Records that link to CIDs not in the store are bad lines unless
  * `allowDangling`. Cycles cannot be written: a record can only link to CIDs that exist
  * before it, and a CID names its content.
+ *
+ * Lines are parsed, encoded and hashed on a worker thread when the input is long enough for
+ * that to pay (see ingest-encoder.ts); what is committed is the same either way.
  *
  * @example
  * const lines = readline.createInterface({ input: fs.createReadStream('tasks.jsonl') })
@@ -111,8 +121,8 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
           message: `${options.message ?? 'ingest'}: ${pending.length} records (lines ${first}–${last})`,
           meta,
           allowDangling: true,
-          // Each record was encoded to name its path: commit stores that block instead of encoding again.
-          edits: pending.map((p) => ({ type: 'record' as const, path: p.path, value: p.value, block: p.block })),
+          // Each record was encoded to name its path: commit stores that block as it is.
+          edits: pending.map((p) => ({ type: 'record' as const, path: p.path, block: p.block })),
         })
         result.records += pending.length
         result.commits.push({ cid: r.cid, records: pending.length, firstLine: first, lastLine: last })
@@ -143,13 +153,11 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
 
   /** Links must point at blocks in the store or at records of this batch. */
   const dropDangling = async (): Promise<void> => {
-    // Only records with links need looking at (the encoder saw whether there were any).
-    if (!pending.some((p) => p.linked)) return
+    if (!pending.some((p) => p.block.links.length > 0)) return
     const wanted = new Map<string, CID>()
     const batchCids = new Set(pending.map((p) => cidToString(p.block.cid)))
     for (const p of pending) {
-      if (!p.linked) continue
-      for (const [, c] of linksOf(p.value)) {
+      for (const [, c] of p.block.links) {
         const k = cidToString(c)
         if (!batchCids.has(k)) wanted.set(k, c)
       }
@@ -161,49 +169,112 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
     if (missing.size === 0) return
     const keep: Pending[] = []
     for (const p of pending) {
-      const bad = p.linked ? [...linksOf(p.value)].find(([, c]) => missing.has(cidToString(c))) : undefined
+      const bad = p.block.links.find(([, c]) => missing.has(cidToString(c)))
       if (!bad) keep.push(p)
       else fail(p.line, new NotFoundError('linked CID', cidToString(bad[1]), `at ${bad[0]}; use --allow-dangling to accept it`), p.text)
     }
     pending = keep
   }
 
-  for await (const item of source) {
-    const line = ++result.lines
-    if (typeof item === 'string' && item.trim() === '') continue
-    let record: Pending
+  /** A line with references, or a record object, read on this thread: references read the store, in order. */
+  const readHere = async (item: string | RecordValue, line: number): Promise<Pending | undefined> => {
     try {
       const parsed = typeof item === 'string' ? parseRecordJson(item, 'the input', { firstLine: line }) : (fromDagJson(item) as RecordValue)
-      // Most records have no references: they skip the (async, copying) resolution.
-      const value =
-        (typeof item !== 'string' || mayHoldKey(item, '@')) && hasReferences(parsed) ? ((await resolveReferences(repo, parsed, ref, inBatch, resolved)) as RecordValue) : parsed
-      const { block, linked } = encodeNodeLinked(value)
-      record = { path: validateTreePath(template(value, block.cid, line)), value, block, linked, line, text: skipBad && typeof item === 'string' ? item : undefined }
+      const value = hasReferences(parsed) ? ((await resolveReferences(repo, parsed, ref, inBatch, resolved)) as RecordValue) : parsed
+      const block = encodeRecord(value)
+      return { path: validateTreePath(template(value, block.cid, line)), block, line, text: skipBad && typeof item === 'string' ? item : undefined }
     } catch (e) {
       if (!(e instanceof PedigreeError)) throw e
       fail(line, e, typeof item === 'string' ? item : undefined)
-      continue
+      return undefined
     }
+  }
+
+  /** Add a record to the open batch, committing the batch before it and after it as needed. */
+  const take = async (record: Pending): Promise<void> => {
     // A path seen again (a task's status, updated) ends the batch: each version is a commit.
     if (inBatch.has(record.path)) await flush()
+    add(record)
+    if (pending.length >= batchSize) await flush()
+  }
+  const add = (record: Pending): void => {
     pending.push(record)
     inBatch.set(record.path, record.block.cid)
-    if (pending.length >= batchSize) await flush()
-    else if (line % 1000 === 0) onProgress?.({ lines: result.lines, records: result.records + pending.length, commits: result.commits.length })
+    if (record.line % 1000 === 0) onProgress?.({ lines: result.lines, records: result.records + pending.length, commits: result.commits.length })
   }
-  await flush()
+
+  const encoder = new LineEncoder(pathTemplate, { onWorker: options.encodeOnWorker ?? true })
+  try {
+    for await (const group of inChunks(source, encoder)) {
+      if (!Array.isArray(group)) {
+        result.lines = group.line
+        const record = await readHere(group.item, group.line)
+        if (record) await take(record)
+        continue
+      }
+      const [chunk, lines] = group
+      for (const read of readChunk(chunk)) {
+        const line = (result.lines = read.line)
+        const text = lines[line - chunk.firstLine]!
+        if (read.kind === LINE_RECORD) {
+          // take(), without an await per line when no batch ends here.
+          const record = { path: read.path, block: read.block, line, text: skipBad ? text : undefined }
+          if (inBatch.has(record.path) || pending.length + 1 >= batchSize) await take(record)
+          else add(record)
+        } else if (read.kind === LINE_BAD) fail(line, read.error, text)
+        else if (read.kind === LINE_REFERENCE) {
+          const record = await readHere(text, line)
+          if (record) await take(record)
+        }
+      }
+    }
+    await flush()
+  } finally {
+    await encoder.close()
+  }
   return result
 }
 
-/** Whether a value holds a `{"@": …}` reference anywhere (what resolveReferences would replace). */
-function hasReferences(value: unknown): boolean {
-  if (value === null || typeof value !== 'object' || value instanceof Uint8Array || CID.asCID(value)) return false
-  if (Array.isArray(value)) return value.some(hasReferences)
-  const obj = value as Record<string, unknown>
-  const keys = Object.keys(obj)
-  if (keys.length === 1 && keys[0] === '@') return true
-  for (const k of keys) if (hasReferences(obj[k])) return true
-  return false
+/**
+ * The source's strings in encoded chunks of {@link CHUNK_LINES} lines or {@link CHUNK_CHARS}
+ * characters, whichever comes first (with their text), and
+ * its record objects one by one, in order. Up to {@link CHUNKS_AHEAD} chunks are read ahead
+ * of the one taken, so that the encoding worker has lines to encode while ingest commits.
+ */
+async function* inChunks(
+  source: AsyncIterable<string | RecordValue>,
+  encoder: LineEncoder,
+): AsyncGenerator<[EncodedChunk, string[]] | { item: RecordValue; line: number }> {
+  const ahead: Array<Promise<[EncodedChunk, string[]]> | { item: RecordValue; line: number }> = []
+  let lines: string[] = []
+  let chars = 0
+  let firstLine = 1
+  let line = 0
+  const post = (): void => {
+    if (lines.length === 0) return
+    const text = lines
+    const encoded = encoder.encode(text, firstLine, { full: lines.length >= CHUNK_LINES || chars >= CHUNK_CHARS }).then((chunk): [EncodedChunk, string[]] => [chunk, text])
+    // Seen when its turn comes; until then, a failure must not count as unhandled.
+    encoded.catch(() => {})
+    ahead.push(encoded)
+    lines = []
+    chars = 0
+  }
+  for await (const item of source) {
+    line++
+    if (typeof item === 'string') {
+      if (lines.length === 0) firstLine = line
+      lines.push(item)
+      chars += item.length
+      if (lines.length >= CHUNK_LINES || chars >= CHUNK_CHARS) post()
+    } else {
+      post()
+      ahead.push({ item, line })
+    }
+    while (ahead.length > CHUNKS_AHEAD) yield await ahead.shift()!
+  }
+  post()
+  while (ahead.length > 0) yield await ahead.shift()!
 }
 
 /** Replace every `{"@": "<rev>:<path>"}` with the CID it names. */
@@ -234,23 +305,4 @@ async function resolveReferences(repo: Repository, value: unknown, ref: string, 
   const out: Record<string, unknown> = {}
   for (const k of keys) out[k] = await resolveReferences(repo, obj[k], ref, inBatch, cache)
   return out
-}
-
-/** Turn `tasks/{workflow_id}/{task_id}.json` into a function of a record. */
-export function compileTemplate(template: string): (value: RecordValue, cid: CID, line: number) => string {
-  const parts = template.split(/(\{[^{}]+\})/)
-  if (!parts.some((p) => p.startsWith('{'))) throw new InvalidInputError(`path template '${template}' has no {field}: every record would land on one path`)
-  return (value, cid, line) =>
-    parts
-      .map((part) => {
-        if (!part.startsWith('{')) return part
-        const field = part.slice(1, -1)
-        if (field === '_cid') return cidToString(cid)
-        if (field === '_line') return String(line)
-        let v: unknown = value
-        for (const key of field.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined
-        if (v === undefined || v === null || typeof v === 'object') throw new InvalidInputError(`the path template needs field '${field}', which this record ${v === undefined || v === null ? 'lacks' : 'has as a non-scalar'}`)
-        return String(v)
-      })
-      .join('')
 }

@@ -1,5 +1,5 @@
 import { CID, cidToString } from '../codec/cid.js'
-import { decodeBlock, linksOf } from '../codec/block.js'
+import { decodeBlock, linkList } from '../codec/block.js'
 import type { TreeEntry } from '../model/tree.js'
 import { entriesForPrefixes, openIndexReader } from '../store/ref-cells.js'
 import type { Repository } from './repository.js'
@@ -25,23 +25,23 @@ const DONE = 'c/'
 /** Records read from the store at once while indexing. */
 const READ_BATCH = 512
 
-/** One entry a commit added or changed, with the record's decoded value when known. */
+/** One entry a commit added or changed, with the record's links when known. */
 export interface IndexedEntry {
   path: string
   entry: TreeEntry
-  value?: unknown
+  links?: ReadonlyArray<readonly [field: string, cid: CID]>
 }
 
 /** Index what one commit added: reverse links of its new records and where each CID sits. */
 export async function indexCommit(repo: Repository, commit: CID, entries: Iterable<IndexedEntry>): Promise<void> {
   const c = cidToString(commit)
   let batch: [string, string][] = []
-  // Records whose values are not known (a pulled or pushed commit) are read in batches: one
+  // Records whose links are not known (a pulled or pushed commit) are read in batches: one
   // awaited get per record would cap a receiver at ~10k records/s.
   const all = [...entries]
   for (let i = 0; i < all.length; i += READ_BATCH) {
     const slice = all.slice(i, i + READ_BATCH)
-    const unread = slice.filter((e) => e.entry.kind === 'record' && e.value === undefined)
+    const unread = slice.filter((e) => e.entry.kind === 'record' && e.links === undefined)
     const bytes = unread.length > 0 ? await repo.blocks.getMany(unread.map((e) => e.entry.cid)) : []
     const read = new Map(unread.map((e, j) => [e, bytes[j]]))
     for (const e of slice) {
@@ -50,8 +50,8 @@ export async function indexCommit(repo: Repository, commit: CID, entries: Iterab
       batch.push([`${PATH}${cid}/${path}`, c], [`${A_PATH}${cid}`, path])
       if (entry.kind === 'record') {
         const got = read.get(e)
-        const record = e.value ?? (got ? decodeBlock(entry.cid, got) : await repo.readNode(entry.cid))
-        for (const [field, target] of linksOf(record)) batch.push([`${DOWN}${cidToString(target)}/${cid}/${field}`, ''])
+        const links = e.links ?? linkList(got ? decodeBlock(entry.cid, got) : await repo.readNode(entry.cid))
+        for (const [field, target] of links) batch.push([`${DOWN}${cidToString(target)}/${cid}/${field}`, ''])
       }
     }
     if (batch.length >= 10_000) {

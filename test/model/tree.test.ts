@@ -160,6 +160,26 @@ describe('prolly tree', () => {
     }
   })
 
+  it("editCounted counts what a diff of the two roots finds, whatever the edits (new, changed, unchanged, removed, absent)", async () => {
+    const rand = prng(11)
+    const trees = new ProllyTree(new MemoryBlockstore(), { cacheNodes: 16 })
+    const universe = paths(4000)
+    for (const [size, editCount] of [[0, 5], [10, 10], [300, 50], [3000, 1200], [3000, 3]] as const) {
+      const base = await trees.build(universe.slice(0, size).map((p) => [p, entryFor(p)] as [string, TreeEntry]))
+      const edits = Array.from({ length: editCount }, () => {
+        const path = universe[Math.floor(rand() * universe.length)]!
+        const r = rand()
+        // Removals of absent paths and puts of the entry already there change nothing.
+        return { path, entry: r < 0.3 ? null : entryFor(path, r < 0.6 ? 0 : 1) }
+      })
+      const { root, changes } = await trees.editCounted(base, edits)
+      const fromDiff = { added: 0, modified: 0, removed: 0 }
+      for await (const c of trees.diff(base, root)) fromDiff[c.type]++
+      expect(changes).toEqual(fromDiff)
+      expect(root.toString()).toBe((await trees.edit(base, edits)).toString())
+    }
+  })
+
   it('keeps its nodes uncompressed in the level store (a walk reads them without inflating), records compressed', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pedigree-tree-'))
     const store = await openLevelStore(dir, { lockTimeoutMs: 2_000, packThreshold: 8 * 1024 })
