@@ -154,17 +154,21 @@ const oneCoreChunk = {
 }
 const result = await build({ ...options, absWorkingDir: dist, plugins: [...options.plugins, oneCoreChunk] })
 
-// Ingest's encoding worker (repo/ingest-worker.js) is started by file, not imported: one bundle
-// of its own in dist/chunks/, where ingest's code in a command or a chunk looks for it.
-await build({
-  ...options,
-  entryPoints: [join(dist, 'repo/ingest-worker.js')],
-  outdir: undefined,
-  outbase: undefined,
-  splitting: false,
-  outfile: join(dist, 'chunks/ingest-worker.js'),
-  absWorkingDir: dist,
-})
+// Worker threads' modules (util/job-worker.ts) are started by file, not imported: each is one
+// bundle of its own in dist/chunks/, where the code that starts it, in a command or a chunk,
+// looks for it.
+const WORKERS = ['repo/ingest-worker.js']
+for (const worker of WORKERS) {
+  await build({
+    ...options,
+    entryPoints: [join(dist, worker)],
+    outdir: undefined,
+    outbase: undefined,
+    splitting: false,
+    outfile: join(dist, 'chunks', worker.slice(worker.lastIndexOf('/') + 1)),
+    absWorkingDir: dist,
+  })
+}
 const outputs = Object.entries(result.metafile.outputs)
 const bytes = outputs.reduce((n, [, o]) => n + o.bytes, 0)
 console.log(`bundled ${entries.length} commands into ${outputs.length} files (${(bytes / 1024).toFixed(0)} KiB) in ${(performance.now() - t0).toFixed(0)} ms`)

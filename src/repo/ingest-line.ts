@@ -3,14 +3,48 @@ import { EncodedRecord, encodeRecord } from '../codec/block.js'
 import { InvalidInputError, PedigreeError } from '../errors.js'
 import { mayHoldKey, parseRecordJson, type RecordValue } from '../model/record.js'
 import { validateTreePath } from '../model/tree-path.js'
+import { JobWorker, type JobOutput } from '../util/job-worker.js'
 
 /**
  * Ingest's work on one line of JSON Lines that needs nothing from the store: parse it, encode
- * it as dag-cbor, hash it, and fill in its path. Done in chunks of lines, on ingest's encoding
- * worker (ingest-encoder.ts) or on the main thread, with the results packed into a few arrays
- * (an {@link EncodedChunk}): a chunk crosses to the main thread as four buffers moved, not
- * copied, and a few strings, where an object per record would be copied field by field.
+ * it as dag-cbor, hash it, and fill in its path. Done in chunks of lines on a worker thread
+ * (ingest-worker.ts, see {@link lineEncoder}) or on the main thread, with the results packed
+ * into a few arrays (an {@link EncodedChunk}): a chunk crosses to the main thread as four
+ * buffers moved, not copied, and a few strings, where an object per record would be copied
+ * field by field. Parsing, encoding and hashing are about a third of what ingest does on its
+ * main thread when done there (bench/perf/NOTES.md, session 6).
  */
+
+/** Lines per chunk: enough that posting a chunk (~0.1 ms) is small beside encoding it (~15 ms). */
+export const CHUNK_LINES = 512
+/** Characters at which a chunk of long lines is full before {@link CHUNK_LINES}: what it holds stays a few MiB. */
+export const CHUNK_CHARS = 4 * 1024 * 1024
+
+/** A chunk of lines to encode; line numbers from `firstLine`. */
+export interface LineChunk {
+  lines: string[]
+  firstLine: number
+}
+
+/**
+ * Ingest's line encoder: chunks of lines encoded on a worker thread once a chunk is full
+ * (`startWorker`), on this thread before that and wherever the worker cannot run.
+ */
+export function lineEncoder(pathTemplate: string, { onWorker = true }: { onWorker?: boolean } = {}): JobWorker<LineChunk, EncodedChunk> {
+  const template = compileTemplate(pathTemplate)
+  return new JobWorker(new URL('./ingest-worker.js', import.meta.url), pathTemplate, ({ lines, firstLine }) => encodeLines(lines, firstLine, template), {
+    enabled: onWorker,
+  })
+}
+
+/** The worker's side of {@link lineEncoder}: encode each chunk, and move its buffers back. */
+export function encodeChunkJob(pathTemplate: string): (chunk: LineChunk) => JobOutput<EncodedChunk> {
+  const template = compileTemplate(pathTemplate)
+  return ({ lines, firstLine }) => {
+    const result = encodeLines(lines, firstLine, template)
+    return { result, transfer: [result.bytes, result.ends, result.cids, result.kinds].map((a) => a.buffer as ArrayBuffer) }
+  }
+}
 
 /** What became of a line of an {@link EncodedChunk}. */
 export const LINE_RECORD = 0

@@ -6,8 +6,20 @@ import { fromDagJson, parseRecordJson, type RecordValue } from '../model/record.
 import { validateTreePath } from '../model/tree-path.js'
 import { checkRefName } from '../refs/ref-name.js'
 import { commit } from './commit.js'
-import { CHUNK_CHARS, CHUNK_LINES, LineEncoder } from './ingest-encoder.js'
-import { LINE_BAD, LINE_RECORD, LINE_REFERENCE, compileTemplate, hasReferences, readChunk, type EncodedChunk } from './ingest-line.js'
+import {
+  CHUNK_CHARS,
+  CHUNK_LINES,
+  LINE_BAD,
+  LINE_RECORD,
+  LINE_REFERENCE,
+  compileTemplate,
+  hasReferences,
+  lineEncoder,
+  readChunk,
+  type EncodedChunk,
+  type LineChunk,
+} from './ingest-line.js'
+import type { JobWorker } from '../util/job-worker.js'
 import type { Repository } from './repository.js'
 import { resolveEntry } from './resolve.js'
 
@@ -74,7 +86,7 @@ const CHUNKS_AHEAD = 3
  * before it, and a CID names its content.
  *
  * Lines are parsed, encoded and hashed on a worker thread when the input is long enough for
- * that to pay (see ingest-encoder.ts); what is committed is the same either way.
+ * that to pay (see ingest-line.ts); what is committed is the same either way.
  *
  * @example
  * const lines = readline.createInterface({ input: fs.createReadStream('tasks.jsonl') })
@@ -203,7 +215,7 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
     if (record.line % 1000 === 0) onProgress?.({ lines: result.lines, records: result.records + pending.length, commits: result.commits.length })
   }
 
-  const encoder = new LineEncoder(pathTemplate, { onWorker: options.encodeOnWorker ?? true })
+  const encoder = lineEncoder(pathTemplate, { onWorker: options.encodeOnWorker ?? true })
   try {
     for await (const group of inChunks(source, encoder)) {
       if (!Array.isArray(group)) {
@@ -243,7 +255,7 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
  */
 async function* inChunks(
   source: AsyncIterable<string | RecordValue>,
-  encoder: LineEncoder,
+  encoder: JobWorker<LineChunk, EncodedChunk>,
 ): AsyncGenerator<[EncodedChunk, string[]] | { item: RecordValue; line: number }> {
   const ahead: Array<Promise<[EncodedChunk, string[]]> | { item: RecordValue; line: number }> = []
   let lines: string[] = []
@@ -253,7 +265,9 @@ async function* inChunks(
   const post = (): void => {
     if (lines.length === 0) return
     const text = lines
-    const encoded = encoder.encode(text, firstLine, { full: lines.length >= CHUNK_LINES || chars >= CHUNK_CHARS }).then((chunk): [EncodedChunk, string[]] => [chunk, text])
+    // The first full chunk starts the worker; a short input (its one chunk not full) is encoded here.
+    const full = lines.length >= CHUNK_LINES || chars >= CHUNK_CHARS
+    const encoded = encoder.run({ lines: text, firstLine }, { startWorker: full }).then((chunk): [EncodedChunk, string[]] => [chunk, text])
     // Seen when its turn comes; until then, a failure must not count as unhandled.
     encoded.catch(() => {})
     ahead.push(encoded)

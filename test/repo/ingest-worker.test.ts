@@ -5,8 +5,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encodeNode } from '../../src/codec/block.js'
 import { cidToString } from '../../src/codec/cid.js'
-import { CHUNK_LINES } from '../../src/repo/ingest-encoder.js'
-import { compileTemplate, encodeLines } from '../../src/repo/ingest-line.js'
+import { CHUNK_LINES, compileTemplate, encodeLines } from '../../src/repo/ingest-line.js'
 import type { IngestReject, IngestResult } from '../../src/repo/ingest.js'
 import { Repository } from '../../src/repo/repository.js'
 
@@ -87,11 +86,11 @@ describe.skipIf(!built)('ingest on its encoding worker (the build)', () => {
   })
 
   it('encodes a full chunk on a worker thread, to the same bytes, CIDs, paths, links and errors as the main thread', async () => {
-    const { LineEncoder } = (await import(join(DIST, 'repo/ingest-encoder.js'))) as typeof import('../../src/repo/ingest-encoder.js')
+    const { lineEncoder } = (await import(join(DIST, 'repo/ingest-line.js'))) as typeof import('../../src/repo/ingest-line.js')
     const lines = input().slice(0, CHUNK_LINES)
-    const encoder = new LineEncoder(template)
+    const encoder = lineEncoder(template)
     try {
-      const chunk = await encoder.encode(lines, 1)
+      const chunk = await encoder.run({ lines, firstLine: 1 }, { startWorker: true })
       expect(encoder.onWorkerThread).toBe(true)
       expect(chunk).toEqual(encodeLines(lines, 1, compileTemplate(template)))
       expect(chunk.errors.map((e) => e.index)).toEqual([77])
