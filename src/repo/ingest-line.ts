@@ -110,8 +110,8 @@ export function encodeLines(lines: readonly string[], firstLine: number, templat
         kinds[i] = LINE_REFERENCE
         continue
       }
-      const block = encodeRecord(value)
-      paths[i] = validateTreePath(template(value, block.cid, line))
+      const { block, path } = encodeAndPlace(value, template, line)
+      paths[i] = path
       if (block.cid.bytes.length !== CID_BYTES) throw new Error(`ingest: a record's CID is ${block.cid.bytes.length} bytes, not ${CID_BYTES}`)
       cids.set(block.cid.bytes, i * CID_BYTES)
       blocks.push(block.bytes)
@@ -131,6 +131,12 @@ export function encodeLines(lines: readonly string[], firstLine: number, templat
     at += b.length
   }
   return { firstLine, kinds, bytes, ends, cids, paths, errors, links }
+}
+
+/** A record encoded, and the tree path the template gives it (checked). */
+export function encodeAndPlace(value: RecordValue, template: PathTemplate, line: number): { block: EncodedRecord; path: string } {
+  const block = encodeRecord(value)
+  return { block, path: validateTreePath(template(value, block.cid, line)) }
 }
 
 /** The lines of a chunk, in order, as records, blanks, bad lines and lines with references. */

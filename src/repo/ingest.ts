@@ -1,9 +1,8 @@
 import { CID, cidToString } from '../codec/cid.js'
-import { encodeRecord, type EncodedRecord } from '../codec/block.js'
+import type { EncodedRecord } from '../codec/block.js'
 import { InvalidInputError, NotFoundError, PathConflictError, PedigreeError } from '../errors.js'
 import type { Person } from '../model/commit.js'
 import { fromDagJson, parseRecordJson, type RecordValue } from '../model/record.js'
-import { validateTreePath } from '../model/tree-path.js'
 import { checkRefName } from '../refs/ref-name.js'
 import { commit } from './commit.js'
 import {
@@ -13,6 +12,7 @@ import {
   LINE_RECORD,
   LINE_REFERENCE,
   compileTemplate,
+  encodeAndPlace,
   hasReferences,
   lineEncoder,
   readChunk,
@@ -193,8 +193,7 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
     try {
       const parsed = typeof item === 'string' ? parseRecordJson(item, 'the input', { firstLine: line }) : (fromDagJson(item) as RecordValue)
       const value = hasReferences(parsed) ? ((await resolveReferences(repo, parsed, ref, inBatch, resolved)) as RecordValue) : parsed
-      const block = encodeRecord(value)
-      return { path: validateTreePath(template(value, block.cid, line)), block, line, text: skipBad && typeof item === 'string' ? item : undefined }
+      return { ...encodeAndPlace(value, template, line), line, text: skipBad && typeof item === 'string' ? item : undefined }
     } catch (e) {
       if (!(e instanceof PedigreeError)) throw e
       fail(line, e, typeof item === 'string' ? item : undefined)
