@@ -11,6 +11,7 @@ import { lineageRow } from './rows/lineage.mjs'
 const ROWS = {
   commit: commitRow,
   diff: diffRow,
+  diffFlat: diffRow,
   log: logRow,
   ckptCommit: ckptCommitRow,
   ckptDelta: ckptDeltaRow,

@@ -15,7 +15,7 @@ const ROOT = dirname(dirname(fileURLToPath(import.meta.url)))
 const argv = process.argv.slice(2)
 const quick = argv.includes('--quick')
 const onlyArg = argv.find((a) => a.startsWith('--only='))
-const only = onlyArg ? new Set(onlyArg.slice(7).split(',').map(Number)) : new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18])
+const only = onlyArg ? new Set(onlyArg.slice(7).split(',').map(Number)) : new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19])
 const outArg = argv.find((a) => a.startsWith('--out='))
 // Only a full run of every row writes BENCHMARKS.md; smoke and partial runs go to bench/out/.
 const outFile = outArg
@@ -30,6 +30,7 @@ const SIZES = quick
   ? {
       commit: { records: 5_000, runs: 3 },
       diff: { dirs: 50, filesPerDir: 1000, changes: 100, runs: 5, gitRuns: 5 },
+      diffFlat: { layout: 'flat', dirs: 50, filesPerDir: 1000, changes: 100, runs: 5, gitRuns: 5 },
       log: { commits: 500, paths: 50, runs: 10 },
       ckptCommit: { bytes: 52 * 2 ** 20, runs: 3 },
       ckptDelta: { bytes: 52 * 2 ** 20 },
@@ -42,6 +43,7 @@ const SIZES = quick
   : {
       commit: { records: 100_000, runs: 5 },
       diff: { dirs: 1000, filesPerDir: 1000, changes: 100, runs: 5, gitRuns: 5 },
+      diffFlat: { layout: 'flat', dirs: 1000, filesPerDir: 1000, changes: 100, runs: 5, gitRuns: 5 },
       log: { commits: 10_000, paths: 1000, runs: 10 },
       ckptCommit: { bytes: 2 ** 30, runs: 3 },
       ckptDelta: { bytes: 2 ** 30 },
@@ -69,6 +71,7 @@ const ROW_JS = join(ROOT, 'bench/row.mjs')
 const rows = [
   [1, 'commit'],
   [2, 'diff'],
+  [19, 'diffFlat'],
   [3, 'log'],
   [4, 'ckptCommit'],
   [5, 'ckptDelta'],
@@ -175,29 +178,36 @@ if (c) {
   )
 }
 
-const d = results.diff
-if (d) {
+/** Rows 2 and 19: the same diff with the paths in 1000-file directories, and all in one. */
+function reportDiff(num, d) {
   const ratio = d.gitMs / d.pedMs
+  const flat = d.layout === 'flat'
+  const shape = flat ? `all ${fmtInt(d.n)} files in one directory` : `${d.dirs} directories × ${d.filesPerDir} files`
   table.push([
-    `2. Diff two ${fmtInt(d.n)}-entry trees differing in ${d.changes} entries`,
+    `${num}. Diff two ${fmtInt(d.n)}-entry trees differing in ${d.changes} entries, ${shape}`,
     fmtMs(d.pedMs),
     `${fmtMs(d.gitMs)} (${d.peer.packing}, ${mallocName(d.peer.malloc)})`,
     speedRatio(ratio),
     '≤ 100 ms and ≥ 10x faster than git',
     `${verdict(d.met.abs)} (≤ 100 ms); ${verdict(d.met.git)} (≥ 10x git)`,
   ])
+  const made = flat
+    ? `the ${fmtInt(d.n)} blobs (and the ${d.changes} new ones) written by \`git fast-import\` (numeric GLIBC_TUNABLES), the directory \`runs/\` of A and of B by \`git mktree\` and the commits by \`git commit-tree\` (fast-import searches a directory's entries in a list per path, which for a million files in one directory takes hours)`
+    : `committed as A through \`git fast-import\` (numeric GLIBC_TUNABLES), ${d.changes} of those blobs changed in commit B`
   notes.push(
-    `2. git: ${d.dirs} directories × ${d.filesPerDir} files (\`runs/NNN/NNNN.json\`, one small JSON blob each) committed as A through \`git fast-import\` (numeric GLIBC_TUNABLES), ${d.changes} of those blobs changed in commit B; timed \`git diff-tree -r A B\` as a whole process (output piped), median of ${d.peer.times.length} after one warm-up, on the pack fast-import wrote and after \`git repack -a -d -f\`, each under the three malloc settings: ${variantList(d.gitVariants)}. The peer is the fastest.`,
+    `${num}. git: ${shape} (\`${flat ? 'runs/NNNNNNN.json' : 'runs/NNN/NNNN.json'}\`, one small JSON blob each), ${made}; timed \`git diff-tree -r A B\` as a whole process (output piped), median of ${d.peer.times.length} after one warm-up, before and after \`git repack -a -d -f\`, each under the three malloc settings: ${variantList(d.gitVariants)}. The peer is the fastest.`,
   )
   details.push(
-    `### 2. Diff of two ${fmtInt(d.n)}-entry trees`,
+    `### ${num}. Diff of two ${fmtInt(d.n)}-entry trees, ${shape}`,
     '',
-    `- pedigree: entries \`runs/NNN/NNNN.json\` → distinct record CIDs (\`encodeNode({run, task, version})\`, records not stored), \`ProllyTree.build\` on a LevelDB store (${(d.info.buildMs / 1000).toFixed(1)} s), \`trees.edit\` of ${d.changes} entries (${fmtMs(d.info.editMs)}), store closed; then, in a fresh Node process (bench/rows/diff-worker.mjs), \`Repository.open\` and \`new ProllyTree(repo.blocks).diff(a, b)\` consumed in-process with a fresh ProllyTree (cold node cache) per run, ${d.runs.ped.length} runs: ${d.runs.ped.map(fmtMs).join(', ')}.`,
+    `- pedigree: entries \`${flat ? 'runs/NNNNNNN.json' : 'runs/NNN/NNNN.json'}\` → distinct record CIDs (\`encodeNode({run, task, version})\`, records not stored), \`ProllyTree.build\` on a LevelDB store (${(d.info.buildMs / 1000).toFixed(1)} s), \`trees.edit\` of ${d.changes} entries (${fmtMs(d.info.editMs)}), store closed; then, in a fresh Node process (bench/rows/diff-worker.mjs), \`Repository.open\` and \`new ProllyTree(repo.blocks).diff(a, b)\` consumed in-process with a fresh ProllyTree (cold node cache) per run, ${d.runs.ped.length} runs: ${d.runs.ped.map(fmtMs).join(', ')}.`,
     `- the diff reads ${d.info.nodeReads} tree nodes (${(d.info.nodeBytes / 2 ** 20).toFixed(1)} MiB) from the store; the same diff on a warm node cache (nothing read or decoded) takes ${fmtMs(d.info.warmMs)}.`,
-    `- git: fast-import of ${fmtInt(d.n + d.changes)} blobs and two commits ${(d.info.gitImportMs / 1000).toFixed(1)} s; \`git repack -a -d -f\` ${(d.info.gitRepackMs / 1000).toFixed(1)} s.`,
+    `- git: ${flat ? 'blobs, trees and commits' : `fast-import of ${fmtInt(d.n + d.changes)} blobs and two commits`} ${(d.info.gitImportMs / 1000).toFixed(1)} s; \`git repack -a -d -f\` ${(d.info.gitRepackMs / 1000).toFixed(1)} s.`,
     '',
   )
 }
+if (results.diff) reportDiff(2, results.diff)
+if (results.diffFlat) reportDiff(19, results.diffFlat)
 
 const l = results.log
 if (l) {

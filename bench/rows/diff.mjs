@@ -1,5 +1,11 @@
-// Row 2: diff two N-entry trees that differ in K entries, pedigree (in-process) vs git diff-tree.
+// Rows 2 and 19: diff two N-entry trees that differ in K entries, pedigree (in-process) vs git
+// diff-tree. Row 2 lays the paths out as `dirs` directories of `filesPerDir` files
+// (runs/NNN/NNNN.json), git's good case: a change touches one small tree object. Row 19 puts
+// every file in one directory (runs/NNNNNNN.json), as a beamline's frames or a sweep's runs
+// often are: git then reads and compares two tree objects of N entries. pedigree's tree is
+// keyed by full path, so its work is the same in both.
 import { spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Repository } from '../../dist/index.js'
@@ -10,11 +16,24 @@ const WORKER = fileURLToPath(new URL('./diff-worker.mjs', import.meta.url))
 
 const TIME = Date.UTC(2026, 10, 22, 12, 0, 0)
 
-const pathOf = (dir, file) => `runs/${String(dir).padStart(3, '0')}/${String(file).padStart(4, '0')}.json`
-const valueOf = (dir, file, version) => ({ run: dir, task: file, version })
+const nestedPath = (i, filesPerDir) => `runs/${String(Math.floor(i / filesPerDir)).padStart(3, '0')}/${String(i % filesPerDir).padStart(4, '0')}.json`
+const flatName = (i) => `${String(i).padStart(7, '0')}.json`
+/** Entry i's record: the same values in both layouts, only the paths differ. */
+const valueOf = (i, filesPerDir, version) => ({ run: Math.floor(i / filesPerDir), task: i % filesPerDir, version })
 
-export async function diffRow({ dirs, filesPerDir, changes, runs, gitRuns, log }) {
+/** git's blob id of `text` (SHA-1 of "blob <length>\0" and the bytes). */
+const blobId = (text) => {
+  const bytes = Buffer.from(text, 'utf8')
+  return createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex')
+}
+
+/**
+ * layout 'nested': `dirs` × `filesPerDir` files; 'flat': `dirs` × `filesPerDir` files in one
+ * directory, runs/NNNNNNN.json (the values are the same; filesPerDir only numbers them).
+ */
+export async function diffRow({ layout = 'nested', dirs, filesPerDir, changes, runs, gitRuns, log }) {
   const n = dirs * filesPerDir
+  const pathOf = layout === 'flat' ? (i) => `runs/${flatName(i)}` : (i) => nestedPath(i, filesPerDir)
   const changed = pickDistinct(prng(7), n, changes)
   const info = {}
 
@@ -24,11 +43,9 @@ export async function diffRow({ dirs, filesPerDir, changes, runs, gitRuns, log }
   let repo = await Repository.init(root)
   let t0 = now()
   let entries = []
-  for (let d = 0; d < dirs; d++) {
-    for (let f = 0; f < filesPerDir; f++) {
-      const block = encodeNode(valueOf(d, f, 0))
-      entries.push([pathOf(d, f), { cid: block.cid, kind: 'record', size: block.bytes.length }])
-    }
+  for (let i = 0; i < n; i++) {
+    const block = encodeNode(valueOf(i, filesPerDir, 0))
+    entries.push([pathOf(i), { cid: block.cid, kind: 'record', size: block.bytes.length }])
   }
   info.entriesMs = msSince(t0)
   t0 = now()
@@ -37,10 +54,8 @@ export async function diffRow({ dirs, filesPerDir, changes, runs, gitRuns, log }
   entries = null
   log(`  pedigree: ${n} entries made in ${info.entriesMs.toFixed(0)} ms, ProllyTree.build ${info.buildMs.toFixed(0)} ms`)
   const edits = changed.map((i) => {
-    const d = Math.floor(i / filesPerDir)
-    const f = i % filesPerDir
-    const block = encodeNode(valueOf(d, f, 1))
-    return { path: pathOf(d, f), entry: { cid: block.cid, kind: 'record', size: block.bytes.length } }
+    const block = encodeNode(valueOf(i, filesPerDir, 1))
+    return { path: pathOf(i), entry: { cid: block.cid, kind: 'record', size: block.bytes.length } }
   })
   t0 = now()
   const b = await repo.trees.edit(a, edits)
@@ -60,24 +75,49 @@ export async function diffRow({ dirs, filesPerDir, changes, runs, gitRuns, log }
   log(`  pedigree diff (fresh process, cold node cache): ${ped.map(fmtMs).join(', ')}`)
   removeDir(dir)
 
-  // ---- git: the same paths, runs/NNN/NNNN.json, commit A, change K blobs, commit B
+  // ---- git: the same paths, commit A, change K blobs, commit B
   const gdir = tempDir('diff-git')
   gitInit(gdir)
+  const text = (i, version) => JSON.stringify(valueOf(i, filesPerDir, version)) + '\n'
   const fi = new FastImport()
-  const filesA = []
-  for (let d = 0; d < dirs; d++) for (let f = 0; f < filesPerDir; f++) filesA.push([pathOf(d, f), fi.blob(JSON.stringify(valueOf(d, f, 0)) + '\n')])
-  const markA = fi.commit('refs/heads/a', { message: 'A', time: TIME, files: filesA })
-  const filesB = changed.map((i) => {
-    const d = Math.floor(i / filesPerDir)
-    const f = i % filesPerDir
-    return [pathOf(d, f), fi.blob(JSON.stringify(valueOf(d, f, 1)) + '\n')]
-  })
-  fi.commit('refs/heads/b', { from: `:${markA}`, message: 'B', time: TIME + 1000, files: filesB })
-  info.gitImportMs = fastImport(gdir, fi.toBuffer())
-  log(`  git: fast-import of ${n} + ${changes} blobs ${info.gitImportMs.toFixed(0)} ms`)
-  const [A, B] = git(gdir, ['rev-parse', 'a', 'b']).stdout.toString().trim().split('\n')
-  // git runs under each malloc setting, on the pack fast-import wrote and after a full
-  // repack; the peer is the fastest of these.
+  let A, B
+  if (layout === 'flat') {
+    // fast-import keeps a directory's entries in a list it searches per path, so a directory
+    // of a million files takes it hours; the blobs go through fast-import and the two trees
+    // through `git mktree`, the commits through `git commit-tree`.
+    const idsA = []
+    for (let i = 0; i < n; i++) {
+      fi.blob(text(i, 0))
+      idsA.push(blobId(text(i, 0)))
+    }
+    const idsB = idsA.slice()
+    for (const i of changed) {
+      fi.blob(text(i, 1))
+      idsB[i] = blobId(text(i, 1))
+    }
+    t0 = now()
+    fastImport(gdir, fi.toBuffer())
+    const mktree = (lines) => git(gdir, ['mktree'], { input: Buffer.from(lines) }).stdout.toString().trim()
+    const commitOf = (ids, message, parent) => {
+      const runsTree = mktree(ids.map((id, i) => `100644 blob ${id}\t${flatName(i)}\n`).join(''))
+      const root = mktree(`040000 tree ${runsTree}\truns\n`)
+      const env = { GIT_AUTHOR_NAME: 'bench', GIT_AUTHOR_EMAIL: 'bench@example.org', GIT_COMMITTER_NAME: 'bench', GIT_COMMITTER_EMAIL: 'bench@example.org' }
+      return git(gdir, ['commit-tree', root, ...(parent ? ['-p', parent] : []), '-m', message], { env }).stdout.toString().trim()
+    }
+    A = commitOf(idsA, 'A')
+    B = commitOf(idsB, 'B', A)
+    info.gitImportMs = msSince(t0)
+    log(`  git: fast-import of ${n} + ${changes} blobs, two trees by mktree and two commits ${info.gitImportMs.toFixed(0)} ms`)
+  } else {
+    const filesA = []
+    for (let i = 0; i < n; i++) filesA.push([pathOf(i), fi.blob(text(i, 0))])
+    const markA = fi.commit('refs/heads/a', { message: 'A', time: TIME, files: filesA })
+    const filesB = changed.map((i) => [pathOf(i), fi.blob(text(i, 1))])
+    fi.commit('refs/heads/b', { from: `:${markA}`, message: 'B', time: TIME + 1000, files: filesB })
+    info.gitImportMs = fastImport(gdir, fi.toBuffer())
+    log(`  git: fast-import of ${n} + ${changes} blobs ${info.gitImportMs.toFixed(0)} ms`)
+    ;[A, B] = git(gdir, ['rev-parse', 'a', 'b']).stdout.toString().trim().split('\n')
+  }
   // git runs under each malloc setting, on the pack fast-import wrote and after a full
   // repack; the peer is the fastest of these.
   const gitVariants = {}
@@ -92,7 +132,7 @@ export async function diffRow({ dirs, filesPerDir, changes, runs, gitRuns, log }
       log(`  git diff-tree (${packing}, ${m} malloc): ${times[m].map((t) => t.toFixed(1)).join(', ')} ms`)
     }
   }
-  timeDiffTree('fast-import pack')
+  timeDiffTree(layout === 'flat' ? 'blobs in the fast-import pack, trees loose' : 'fast-import pack')
   t0 = now()
   git(gdir, ['repack', '-a', '-d', '-f', '-q'], { env: mallocEnv('numeric') })
   info.gitRepackMs = msSince(t0)
@@ -103,6 +143,7 @@ export async function diffRow({ dirs, filesPerDir, changes, runs, gitRuns, log }
   const peer = Object.values(gitVariants).reduce((best, v) => (v.ms < best.ms ? v : best))
   const gitMs = peer.ms
   return {
+    layout,
     n,
     dirs,
     filesPerDir,
