@@ -63,6 +63,18 @@ export function isTagShape(value: unknown): boolean {
   return !!v && typeof v === 'object' && !!CID.asCID(v.target) && typeof v.name === 'string' && !!v.tagger
 }
 
+/**
+ * Check a person given by a caller (a commit's author, a tag's tagger): a non-empty name and,
+ * if any, an email, both strings. Throws InvalidInputError naming `role` and what is wrong.
+ */
+export function checkPerson(person: unknown, role: string): Person {
+  const p = person as Partial<Person> | null | undefined
+  if (!p || typeof p !== 'object') throw new InvalidInputError(`${role} is missing: expected { name, email? }`)
+  if (typeof p.name !== 'string' || p.name.trim() === '') throw new InvalidInputError(`${role} has no name: expected { name, email? } with a non-empty name`)
+  if (p.email !== undefined && typeof p.email !== 'string') throw new InvalidInputError(`${role}'s email is not a string`)
+  return p as Person
+}
+
 /** Parse `Name <email>` or `Name` into a Person. */
 export function parsePerson(text: string): Person {
   const m = /^\s*([^<]*?)\s*(?:<([^>]*)>)?\s*$/.exec(text)

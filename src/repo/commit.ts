@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { CID, DAG_CBOR, MAX_BLOCK_SIZE, cidToString } from '../codec/cid.js'
 import { EncodedRecord, decodeBlock, encodeNode, encodeRecord, linkList, verifyBlock, type Block } from '../codec/block.js'
 import { ConflictError, InvalidInputError, NotFoundError, PedigreeError, StoreError } from '../errors.js'
-import { commitNode, type Commit, type Person } from '../model/commit.js'
+import { checkPerson, commitNode, type Commit, type Person } from '../model/commit.js'
 import { readLocalFile, writeFile } from '../model/file.js'
 import { headerLength, parseSafetensors, tensorCutPoints } from '../model/safetensors.js'
 import type { RecordValue } from '../model/record.js'
@@ -84,6 +84,9 @@ export interface CommitResult {
 export async function commit(repo: Repository, options: CommitOptions): Promise<CommitResult> {
   const { ref, edits, message = '', author, meta, allowEmpty = false, allowDangling = false, retries = 50, onProgress } = options
   checkRefName(ref)
+  checkPerson(author, 'the author')
+  if (typeof message !== 'string') throw new InvalidInputError('the commit message is not a string')
+  if (options.time !== undefined && !Number.isSafeInteger(options.time)) throw new InvalidInputError(`the commit time ${String(options.time)} is not a whole number of milliseconds since the epoch`)
   const plan = await planEdits(edits)
   const written = await storeContents(repo, plan, { allowDangling, onProgress, previous: previousVersions(repo, ref) })
   for (let attempt = 0; ; attempt++) {

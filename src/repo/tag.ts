@@ -1,6 +1,6 @@
 import type { CID } from '../codec/cid.js'
 import { encodeNode } from '../codec/block.js'
-import type { Person, Tag } from '../model/commit.js'
+import { checkPerson, type Person, type Tag } from '../model/commit.js'
 import { TAG_PREFIX, checkRefName } from '../refs/ref-name.js'
 import type { Repository } from './repository.js'
 import { resolveCommit } from './resolve.js'
@@ -32,6 +32,7 @@ export interface TagResult {
 export async function tag(repo: Repository, name: string, rev: string, options: TagOptions): Promise<TagResult> {
   const ref = name.startsWith(TAG_PREFIX) ? name : TAG_PREFIX + name
   checkRefName(ref)
+  checkPerson(options.tagger, 'the tagger')
   const target = await resolveCommit(repo, rev)
   const time = options.time ?? Date.now()
   let cid = target.cid

@@ -210,6 +210,23 @@ describe.each(BACKENDS)('commit ($name)', ({ open }) => {
 
     await expect(repo.commit({ ref: 'main', author: AUTHOR, edits: [] })).rejects.toBeInstanceOf(InvalidInputError)
     await unchanged()
+
+    // A library caller's author, message and time (from JavaScript, where the types do not hold).
+    const badOptions: Array<[Record<string, unknown>, string]> = [
+      [{ author: undefined }, 'the author is missing'],
+      [{ author: { name: '' } }, 'the author has no name'],
+      [{ author: { email: 'a@b.org' } }, 'the author has no name'],
+      [{ author: { name: 'ana', email: 7 } }, "the author's email is not a string"],
+      [{ message: 42 }, 'the commit message is not a string'],
+      [{ time: 1.5 }, 'the commit time 1.5 is not a whole number'],
+    ]
+    for (const [override, why] of badOptions) {
+      const options = { ref: 'main', author: AUTHOR, edits: [record('c.json', { c: 1 })], ...override }
+      const e = await repo.commit(options as never).catch((err: unknown) => err)
+      expect(e, why).toBeInstanceOf(InvalidInputError)
+      expect((e as InvalidInputError).message, why).toContain(why)
+    }
+    await unchanged()
   })
 
   it('refuses a record link to a CID not in the store unless allowDangling', async () => {

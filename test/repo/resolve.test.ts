@@ -166,6 +166,11 @@ describe.each(BACKENDS)('resolve ($name)', ({ open }) => {
   })
 
   it('resolves tags by full name and abbreviation, peeling annotated tags to their commit', async () => {
+    // A tagger that is not a person (from JavaScript) is refused before the ref is written.
+    const noTagger = await repo.tag('v0', 'main', { tagger: { name: '' }, message: 'x' }).catch((e: unknown) => e)
+    expect(noTagger).toBeInstanceOf(InvalidInputError)
+    expect((noTagger as Error).message).toContain('the tagger has no name')
+    expect(await repo.refs.get('tags/v0')).toBeUndefined()
     const light = await repo.tag('v1', 'main~2', { tagger: AUTHOR })
     expect(light.annotated).toBe(false)
     expect(light.cid.equals(c1)).toBe(true)
