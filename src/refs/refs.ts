@@ -66,8 +66,10 @@ export class Refs {
     if (name.startsWith(REMOTE_PREFIX) && !update.remoteTracking) {
       throw new RefusedError(`refusing to write '${name}': remotes/… refs are written only by fetch, pull and push`, { ref: name })
     }
-    const currentText = (await this.cells.get(name)) ?? null
-    const current = currentText === null ? null : parseCid(currentText)
+    // With `expect` given, the compare-and-swap below decides: reading the ref first would say
+    // the same one request earlier (a LIST on S3). Only a no-op update (next = expect) reads it,
+    // so as not to report success for an expectation that is stale.
+    const current = update.expect !== undefined && !sameCid(update.expect, update.next) ? update.expect : await this.current(name)
     const expect = update.expect === undefined ? current : update.expect
     if (!sameCid(expect, current)) throw staleError(name, expect, current)
     if (name.startsWith(TAG_PREFIX) && current !== null && !update.force && !sameCid(current, update.next)) {
@@ -90,6 +92,11 @@ export class Refs {
       throw staleError(name, expect, now ? parseCid(now) : null)
     }
     return { old: expect, new: update.next }
+  }
+
+  private async current(name: string): Promise<CID | null> {
+    const text = (await this.cells.get(name)) ?? null
+    return text === null ? null : parseCid(text)
   }
 
   /** The reflog of `name`, newest first (index 0 is the latest update). */

@@ -20,6 +20,36 @@ if (!s3.ok) {
   afterAll(() => server.stop())
   const bucket = await server.bucket('long-log')
 
+  describe('S3 refs: updates from the last entry seen', () => {
+    it('an update right after a read lists nothing more; a stale last-seen entry is found out and refused', { timeout: 60_000 }, async () => {
+      const url = `s3://${bucket}/seen`
+      await (await initS3Store(url, server.options)).close()
+      const line = (old: number | null, next: number, message: string): RefLogRecord => ({ old: old === null ? null : commit(old), new: commit(next), who: { name: 'bot' }, time: next, message })
+      const a = await openS3Store(url, server.options)
+      const b = await openS3Store(url, server.options)
+      try {
+        expect(await a.refs.compareAndSwap('main', line(null, 1, 'create'))).toBe(true)
+        // b reads the ref (one listing), then updates it from what it read: no second listing.
+        expect(await b.refs.get('main')).toBe(commit(1))
+        const before = { ...b.bucket.stats }
+        expect(await b.refs.compareAndSwap('main', line(1, 2, 'b moves it'))).toBe(true)
+        expect(b.bucket.stats.lists - before.lists).toBe(0)
+        // a last saw entry 0 (commit 1): its update from commit 1 finds entry 1 taken, reads the
+        // log, and is refused; from the value b wrote it goes through, as entry 2.
+        expect(await a.refs.compareAndSwap('main', line(1, 3, 'stale'))).toBe(false)
+        expect(await a.refs.get('main')).toBe(commit(2))
+        expect(await a.refs.compareAndSwap('main', line(2, 3, 'a moves it'))).toBe(true)
+        expect(await b.refs.get('main')).toBe(commit(3))
+        const messages: string[] = []
+        for await (const r of b.refs.log('main')) messages.push(r.message)
+        expect(messages).toEqual(['create', 'b moves it', 'a moves it'])
+      } finally {
+        await a.close()
+        await b.close()
+      }
+    })
+  })
+
   describe('S3 refs: long logs', () => {
     it('a fresh reader finds the head of a 1281-entry log in a few requests, not by listing it all', { timeout: 180_000 }, async () => {
       const url = `s3://${bucket}/long`

@@ -89,6 +89,11 @@ class EntryLogs<T> {
     return this.remember(name, last, value)
   }
 
+  /** The last entry of `name`'s log this process has seen (read or written), without a request. */
+  seen(name: string): { seq: number; value: T } | undefined {
+    return this.tails.get(name)
+  }
+
   /**
    * Create entry `seq` of `name`'s log; false if it exists already (another writer won). Every
    * HINT_EVERY entries the writer also records the number in `<dir>/tail` (a plain PUT: only a
@@ -182,11 +187,17 @@ export class S3RefCells implements RefCells {
   async compareAndSwap(name: string, record: RefLogRecord): Promise<boolean> {
     await this.beforeUpdate()
     const line: RefLogRecord = { old: record.old, new: record.new, who: record.who, time: record.time, message: record.message }
+    // The last entry this process saw (a commit has just read the ref) is tried first, without
+    // listing the log again: entries are numbered without gaps (each is created only by a writer
+    // that saw the one before it), so creating entry n+1 proves entry n was still the last, and
+    // its value `old`. If n+1 exists, the log is listed as usual.
+    let head = this.logs.seen(name)
+    if (head === undefined || (head.value.new ?? null) !== record.old) head = await this.logs.head(name)
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const head = await this.logs.head(name)
       if ((head?.value.new ?? null) !== record.old) return false
       if (await this.logs.append(name, head ? head.seq + 1 : 0, line)) return true
       // Another writer created that entry first: read it, and go on only if the value is still `old`.
+      head = await this.logs.head(name)
     }
     // The log kept moving under us (or a listing kept lagging): report it as the conflict it is.
     return false
