@@ -4,11 +4,63 @@ import { encodeNode, rawBlock } from '../../src/codec/block.js'
 import { cidToString } from '../../src/codec/cid.js'
 import { CorruptBlockError } from '../../src/errors.js'
 import { decodeName, encodeName } from '../../src/store/s3/cells.js'
-import { blockOfSection, decodePackIndex, encodePack, encodePackIndex } from '../../src/store/s3/pack-format.js'
+import { blockOfSection, decodeMergedIndex, decodePackIndex, encodeMergedIndex, encodePack, encodePackIndex, mergedIndexCount, mergedIndexName } from '../../src/store/s3/pack-format.js'
 import { isS3Url, parseS3Url } from '../../src/store/s3/url.js'
 import { fingerprint, seededBytes, thrownBy } from './fixture.js'
 
 // The S3 layout's formats, without a server: these run wherever the S3 tests are skipped.
+
+describe('S3 packs: a merged index of many packs', () => {
+  const packA = 'a'.repeat(64)
+  const packB = 'b'.repeat(64)
+  const v1 = cidToString(encodeNode({ i: 1 }).cid)
+  const raw = cidToString(rawBlock(seededBytes(3, 100)).cid)
+  const v0 = 'QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG'
+  const sections = [
+    { key: v1, pack: packA, offset: 59, length: 120 },
+    { key: raw, pack: packB, offset: 2 ** 40 + 7, length: 4_000_000 },
+    { key: v0, pack: packA, offset: 179, length: 50 },
+  ]
+
+  it('round-trips packs and sections, offsets past 4 GiB included, and names itself by the packs it covers', () => {
+    const bytes = encodeMergedIndex([packA, packB], sections)
+    expect(decodeMergedIndex('packs/x.midx', bytes)).toEqual({ packs: [packA, packB], sections })
+    const name = mergedIndexName(2, 'c'.repeat(64))
+    expect(name).toBe(`0000000002-${'c'.repeat(64)}.midx`)
+    expect(mergedIndexCount(name)).toBe(2)
+    for (const other of [`${packA}.idx`, `2-${'c'.repeat(64)}.midx`, `0000000002-${'C'.repeat(64)}.midx`, 'pedigree.json']) expect(mergedIndexCount(other), other).toBeUndefined()
+  })
+
+  it('refuses to write a section in a pack it does not list, or a key that is not a CID', () => {
+    expect(() => encodeMergedIndex([packA], sections)).toThrow(/does not list/)
+    expect(() => encodeMergedIndex([packA, packB], [{ ...sections[0]!, key: 'runs/1.json' }])).toThrow(/not a CID/)
+  })
+
+  it('a malformed merged index is ERR_CORRUPT naming the object and what is wrong', () => {
+    const good = encodeMergedIndex([packA, packB], sections)
+    const cases: Array<[Uint8Array, RegExp]> = [
+      [new TextEncoder().encode('PDGPIDX1\0\0\0\0\0\0\0\0'), /not a pedigree merged pack index/],
+      [good.subarray(0, good.length - 3), /truncated after 2 of 3 sections/],
+      [Uint8Array.from([...good, 0]), /1 bytes after the last section/],
+    ]
+    // Magic, pack count, two packs (length and 64 characters each), section count.
+    const firstSection = 8 + 4 + 2 * 65 + 4
+    // The second section's pack number, set past the pack list.
+    const badPack = Uint8Array.from(good)
+    new DataView(badPack.buffer).setUint32(firstSection + 1 + v1.length + 16 + 1 + raw.length, 5)
+    cases.push([badPack, /section 1 names pack 5 of 2/])
+    // A key that is not a CID's text.
+    const badKey = Uint8Array.from(good)
+    badKey[firstSection + 1] = 'x'.charCodeAt(0)
+    cases.push([badKey, /section 0 holds no CID/])
+    for (const [bytes, why] of cases) {
+      const e = thrownBy(() => decodeMergedIndex('packs/m.midx', bytes)) as { code?: string; message: string }
+      expect(e.code, String(why)).toBe('ERR_CORRUPT')
+      expect(e.message, String(why)).toMatch(why)
+      expect(e.message).toContain('packs/m.midx')
+    }
+  })
+})
 
 describe('S3 packs: a CAR plus an index', () => {
   const blocks = [rawBlock(seededBytes(1, 1000)), encodeNode({ type: 'task', i: 1 }), rawBlock(new Uint8Array(0)), rawBlock(seededBytes(2, 300_000))]

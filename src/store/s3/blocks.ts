@@ -5,7 +5,7 @@ import { NotFoundError } from '../../errors.js'
 import { Mutex } from '../../util/mutex.js'
 import type { BlockSizes, Blockstore, BlockstoreSupports } from '../blockstore.js'
 import type { S3Bucket } from './bucket.js'
-import { blockOfSection, decodePackIndex, encodePack, encodePackIndex } from './pack-format.js'
+import { blockOfSection, decodeMergedIndex, decodePackIndex, encodeMergedIndex, encodePack, encodePackIndex, mergedIndexCount, mergedIndexName, type MergedSection } from './pack-format.js'
 import { pool } from './pool.js'
 
 const MiB = 1024 * 1024
@@ -30,6 +30,11 @@ const MAX_ABSENT = 100_000
 const RELIST_HAS_MAX = 64
 
 const PACKS = 'packs/'
+/**
+ * A process that loads more pack indexes than this one by one (beyond those a merged index
+ * gave it) writes a merged index of every pack it knows (see pack-format.ts), once.
+ */
+export const DEFAULT_MERGE_AT = 64
 
 interface Location {
   /** Pack id (the name of its .car and .idx objects). */
@@ -49,14 +54,20 @@ const key = (cid: CID): string => cidToString(cid)
  * Every read sees the waiting blocks.
  *
  * Reads use an in-memory map of every pack index (CID → pack, offset, length), loaded on first
- * use with one LIST and one GET per pack, and refreshed when a block is not found (another
- * writer may have added a pack since). Sections next to each other in a pack are fetched with
+ * use with one LIST, one GET of the merged index covering most packs if there is one, and one
+ * GET per pack it does not cover; refreshed when a block is not found (another writer may have
+ * added a pack since). Every commit writes a pack, so a store that takes many small commits
+ * has many: a process that had to load more than `mergeAt` of them one by one writes a merged
+ * index of all it knows, for the next reader (derived data: the packs' own indexes stay, and a
+ * merged index that cannot be written or read only costs the GETs it would have saved). Sections next to each other in a pack are fetched with
  * one ranged GET. A section that does not hold the CID its index claims is ERR_CORRUPT.
  */
 export class S3Blockstore implements Blockstore {
   readonly supports: BlockstoreSupports = { delete: false, prefixScan: false }
   /** Packs this store wrote (tests and benchmarks count objects). */
   packsWritten = 0
+  /** Merged pack indexes this store wrote. */
+  mergesWritten = 0
   private readonly index = new Map<string, Location>()
   private readonly loadedPacks = new Set<string>()
   private pending = new Map<string, Block>()
@@ -77,10 +88,16 @@ export class S3Blockstore implements Blockstore {
   private readonly cache = new Map<string, Uint8Array>()
   private cacheBytes = 0
 
+  /** Packs known from the merged index this process loaded or wrote (the most packs of one). */
+  private mergedPacks = 0
+  /** A merged index could not be written: this process does not try again. */
+  private mergeFailed = false
+
   constructor(
     private readonly bucket: S3Bucket,
     private readonly packTarget: number = DEFAULT_S3_PACK_TARGET,
     private readonly concurrency = 8,
+    private readonly mergeAt = DEFAULT_MERGE_AT,
   ) {}
 
   async get(cid: CID): Promise<Uint8Array> {
@@ -226,6 +243,7 @@ export class S3Blockstore implements Blockstore {
         }
         // What was just written is what is read next (a push checks and indexes what it sent).
         for (const [k, b] of batch) this.remember(k, b.bytes)
+        await this.mergeIfMany()
       } catch (e) {
         for (const [k, b] of batch) {
           if (!this.pending.has(k)) {
@@ -279,19 +297,30 @@ export class S3Blockstore implements Blockstore {
     while (this.listedAt < time) await this.refresh()
   }
 
-  /** List the pack indexes and load those not loaded yet (one refresh at a time). */
+  /**
+   * List the packs and load the indexes not loaded yet (one refresh at a time): the merged
+   * index covering most packs if it covers more than this process knows, then each pack index
+   * it does not cover.
+   */
   private refresh(): Promise<void> {
     this.refreshing ??= (async () => {
       const started = performance.now()
       try {
-        const fresh: string[] = []
+        const listed: string[] = []
+        let merged: { name: string; count: number } | undefined
         for await (const page of this.bucket.list(PACKS)) {
           for (const k of page.keys) {
-            if (!k.endsWith('.idx')) continue
-            const id = k.slice(PACKS.length, -'.idx'.length)
-            if (!this.loadedPacks.has(id)) fresh.push(id)
+            const name = k.slice(PACKS.length)
+            if (name.endsWith('.idx')) {
+              listed.push(name.slice(0, -'.idx'.length))
+              continue
+            }
+            const count = mergedIndexCount(name)
+            if (count !== undefined && (!merged || count > merged.count)) merged = { name, count }
           }
         }
+        if (merged && merged.count > this.loadedPacks.size) await this.loadMerged(merged.name)
+        const fresh = listed.filter((id) => !this.loadedPacks.has(id))
         await pool(fresh, this.concurrency, async (id) => {
           const bytes = await this.bucket.get(`${PACKS}${id}.idx`)
           if (!bytes) return
@@ -304,11 +333,50 @@ export class S3Blockstore implements Blockstore {
           }
         })
         this.listedAt = started
+        await this.mergeIfMany()
       } finally {
         this.refreshing = undefined
       }
     })()
     return this.refreshing
+  }
+
+  /** Load a merged index; one that is gone or unreadable is passed over (the pack indexes are read instead). */
+  private async loadMerged(name: string): Promise<void> {
+    let decoded: { packs: string[]; sections: MergedSection[] }
+    try {
+      const bytes = await this.bucket.get(PACKS + name)
+      if (!bytes) return
+      decoded = decodeMergedIndex(this.bucket.fullKey(PACKS + name), bytes)
+    } catch {
+      return
+    }
+    for (const s of decoded.sections) if (!this.index.has(s.key)) this.index.set(s.key, { pack: s.pack, offset: s.offset, length: s.length })
+    for (const id of decoded.packs) this.loadedPacks.add(id)
+    this.mergedPacks = Math.max(this.mergedPacks, decoded.packs.length)
+  }
+
+  /**
+   * Write a merged index of every pack this process knows when more than `mergeAt` of them are
+   * not in the merged index it has (read or written): after loading them, and as a long-lived
+   * writer (a server, a daemon) adds packs. A failure (a read-only credential, say) is not an
+   * error, and not tried again: readers go on reading the pack indexes one by one.
+   */
+  private async mergeIfMany(): Promise<void> {
+    if (this.mergeFailed || this.loadedPacks.size - this.mergedPacks <= this.mergeAt) return
+    try {
+      const packs = [...this.loadedPacks]
+      const sections: MergedSection[] = []
+      for (const [k, at] of this.index) sections.push({ key: k, pack: at.pack, offset: at.offset, length: at.length })
+      const bytes = encodeMergedIndex(packs, sections)
+      const name = mergedIndexName(packs.length, Buffer.from(sha256(bytes)).toString('hex'))
+      await this.bucket.put(PACKS + name, bytes, { contentType: 'application/octet-stream' })
+      this.mergedPacks = packs.length
+      this.mergesWritten++
+    } catch {
+      // Derived data: nothing is lost.
+      this.mergeFailed = true
+    }
   }
 
   /** Fetch sections from packs: per pack, nearby sections in one ranged GET, several GETs at once. */

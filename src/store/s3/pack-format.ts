@@ -126,3 +126,119 @@ export function blockOfSection(cid: CID, pack: string, section: Uint8Array, expe
   }
   return section.subarray(used + want.length)
 }
+
+/*
+ * A merged index, packs/<count>-<sha-256 of the object, hex>.midx: the sections of many packs
+ * in one object, so that a reader of a store that took many small commits makes one GET
+ * instead of one per pack. Derived from the packs' own indexes (which stay), written blind by
+ * any process that loaded many of them, and ignored if it cannot be read:
+ *   "PDGMIDX1", u32 pack count, per pack: u8 id length, id (UTF-8);
+ *   u32 section count, per section: u8 length, the block's CID as text (ASCII, as the store
+ *   keys it), u32 pack number (in the list above), u32 offset (high), u32 offset (low),
+ *   u32 section length (big-endian)
+ * `<count>` (10 digits) is the number of packs it covers: a reader takes the one covering most.
+ * CIDs are kept as text because the readers' map is keyed by it (no CID is made or printed
+ * for the ~100k entries of a store of 100k records).
+ */
+
+const MERGED_MAGIC = new TextEncoder().encode('PDGMIDX1')
+const utf8 = new TextEncoder()
+/** A CIDv1 in base32 or a CIDv0 in base58btc, as cidToString writes them. */
+const CID_TEXT = /^(?:b[a-z2-7]{10,250}|Qm[1-9A-HJ-NP-Za-km-z]{44})$/
+
+/** A section of a merged index: a block (by its CID's text), its pack, and where it is in it. */
+export interface MergedSection {
+  key: string
+  pack: string
+  offset: number
+  length: number
+}
+
+export function encodeMergedIndex(packs: readonly string[], sections: readonly MergedSection[]): Uint8Array {
+  const number = new Map(packs.map((p, i) => [p, i]))
+  const ids = packs.map((p) => utf8.encode(p))
+  let size = MERGED_MAGIC.length + 4 + 4
+  for (const id of ids) {
+    if (id.length > 255) throw new PedigreeError('ERR_INVALID_INPUT', `pack id too long for a merged index: ${id.length} bytes`)
+    size += 1 + id.length
+  }
+  for (const s of sections) {
+    if (!CID_TEXT.test(s.key)) throw new PedigreeError('ERR_INVALID_INPUT', `not a CID for a merged index: ${s.key.slice(0, 80)}`)
+    size += 1 + s.key.length + 16
+  }
+  const out = Buffer.alloc(size)
+  out.set(MERGED_MAGIC, 0)
+  let at = MERGED_MAGIC.length
+  out.writeUInt32BE(ids.length, at)
+  at += 4
+  for (const id of ids) {
+    out[at] = id.length
+    out.set(id, at + 1)
+    at += 1 + id.length
+  }
+  out.writeUInt32BE(sections.length, at)
+  at += 4
+  for (const s of sections) {
+    const n = number.get(s.pack)
+    if (n === undefined) throw new PedigreeError('ERR_INVALID_INPUT', `section of ${s.key} is in pack ${s.pack}, which the merged index does not list`)
+    out[at] = s.key.length
+    out.write(s.key, at + 1, 'latin1')
+    at += 1 + s.key.length
+    out.writeUInt32BE(n, at)
+    out.writeUInt32BE(Math.floor(s.offset / 2 ** 32), at + 4)
+    out.writeUInt32BE(s.offset >>> 0, at + 8)
+    out.writeUInt32BE(s.length, at + 12)
+    at += 16
+  }
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength)
+}
+
+/** The packs a merged index covers and its sections; ERR_CORRUPT naming the object if it is malformed. */
+export function decodeMergedIndex(key: string, bytes: Uint8Array): { packs: string[]; sections: MergedSection[] } {
+  const bad = (why: string): PedigreeError => new PedigreeError('ERR_CORRUPT', `corrupt merged pack index ${key}: ${why}`, { index: key, reason: why })
+  if (bytes.length < MERGED_MAGIC.length + 8 || MERGED_MAGIC.some((b, i) => bytes[i] !== b)) throw bad('not a pedigree merged pack index')
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const decoder = new TextDecoder('utf-8', { fatal: true })
+  let at = MERGED_MAGIC.length
+  const packCount = b.readUInt32BE(at)
+  at += 4
+  const packs: string[] = []
+  for (let i = 0; i < packCount; i++) {
+    if (at >= b.length || at + 1 + b[at]! > b.length) throw bad(`truncated in pack ${i} of ${packCount}`)
+    try {
+      packs.push(decoder.decode(b.subarray(at + 1, at + 1 + b[at]!)))
+    } catch {
+      throw bad(`pack ${i} has no valid name`)
+    }
+    at += 1 + b[at]!
+  }
+  if (at + 4 > b.length) throw bad('truncated before the sections')
+  const count = b.readUInt32BE(at)
+  at += 4
+  const sections: MergedSection[] = []
+  for (let i = 0; i < count; i++) {
+    if (at >= b.length || at + 1 + b[at]! + 16 > b.length) throw bad(`truncated after ${i} of ${count} sections`)
+    const text = b.toString('latin1', at + 1, at + 1 + b[at]!)
+    if (!CID_TEXT.test(text)) throw bad(`section ${i} holds no CID`)
+    at += 1 + text.length
+    const pack = packs[b.readUInt32BE(at)]
+    if (pack === undefined) throw bad(`section ${i} names pack ${b.readUInt32BE(at)} of ${packs.length}`)
+    const offset = b.readUInt32BE(at + 4) * 2 ** 32 + b.readUInt32BE(at + 8)
+    const length = b.readUInt32BE(at + 12)
+    at += 16
+    sections.push({ key: text, pack, offset, length })
+  }
+  if (at !== b.length) throw bad(`${b.length - at} bytes after the last section`)
+  return { packs, sections }
+}
+
+/** `<count>-<sha>.midx` (a name under packs/) → the number of packs it covers; undefined for any other name. */
+export function mergedIndexCount(name: string): number | undefined {
+  const m = /^(\d{10})-[0-9a-f]{64}\.midx$/.exec(name)
+  return m ? Number(m[1]) : undefined
+}
+
+/** The name (under packs/) of a merged index covering `packCount` packs, whose bytes hash to `digestHex`. */
+export function mergedIndexName(packCount: number, digestHex: string): string {
+  return `${String(packCount).padStart(10, '0')}-${digestHex}.midx`
+}

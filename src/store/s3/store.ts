@@ -11,6 +11,8 @@ export interface S3StoreOptions extends S3ConnectOptions {
   packTarget?: number
   /** Requests in flight at once when reading packs (default 8). */
   concurrency?: number
+  /** Packs whose indexes a process reads one by one before it writes a merged index of all (default 64). */
+  mergeAt?: number
 }
 
 /** A store in S3, with the bucket it talks to (tests and benchmarks read its request counts). */
@@ -88,8 +90,8 @@ export async function openS3Store(url: string, options: S3StoreOptions = {}): Pr
   return storeOver(bucket, options)
 }
 
-function storeOver(bucket: S3Bucket, { packTarget, concurrency }: S3StoreOptions): S3Store {
-  const blocks = new S3Blockstore(bucket, packTarget, concurrency)
+function storeOver(bucket: S3Bucket, { packTarget, concurrency, mergeAt }: S3StoreOptions): S3Store {
+  const blocks = new S3Blockstore(bucket, packTarget, concurrency, mergeAt)
   const index = new S3IndexCells(bucket)
   return {
     location: bucket.location.url,

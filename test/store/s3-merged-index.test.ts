@@ -1,0 +1,142 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { decodeBlock, encodeNode, rawBlock, type Block } from '../../src/codec/block.js'
+import { cidToString, sha256 } from '../../src/codec/cid.js'
+import { S3Bucket } from '../../src/store/s3/bucket.js'
+import { decodeMergedIndex, encodeMergedIndex, mergedIndexName } from '../../src/store/s3/pack-format.js'
+import { initS3Store, openS3Store, type S3StoreOptions } from '../../src/store/s3/store.js'
+import { parseS3Url } from '../../src/store/s3/url.js'
+import { useS3 } from '../support/s3.js'
+import { fingerprint, rejectionOf, seededBytes } from './fixture.js'
+
+// A store that takes many small commits collects many packs; a merged index lets the next
+// reader load their indexes with one GET instead of one per pack.
+
+const s3 = await useS3()
+
+if (!s3.ok) {
+  describe('S3 store: merged pack indexes', () => {
+    it.skip(`skipped: ${s3.reason}`, () => {})
+  })
+} else {
+  const server = s3.server
+  afterAll(() => server.stop())
+  const bucket = await server.bucket('merged-index')
+  let n = 0
+  const freshUrl = (label: string): string => `s3://${bucket}/${label}-${n++}`
+  // Merge after 8 packs (64 by default), so that a test writes a few dozen packs, not hundreds.
+  const options = (): S3StoreOptions => ({ ...server.options, mergeAt: 8 })
+  const blocksOf = (pack: number): Block[] => [encodeNode({ pack, kind: 'record' }), rawBlock(seededBytes(1000 + pack, 3000 + pack))]
+
+  /** Write `count` packs (one putMany and flush each, as `count` commits would). */
+  async function writePacks(url: string, from: number, count: number): Promise<{ blocks: Block[]; merges: number }> {
+    const store = await openS3Store(url, options())
+    const blocks: Block[] = []
+    try {
+      for (let p = from; p < from + count; p++) {
+        const bs = blocksOf(p)
+        await store.blocks.putMany(bs)
+        await store.blocks.flush()
+        blocks.push(...bs)
+      }
+      return { blocks, merges: store.blocks.mergesWritten }
+    } finally {
+      await store.close()
+    }
+  }
+
+  /** Open a fresh reader; how many GETs and LISTs loading every index took, and whether every block reads back exactly. */
+  async function readAll(url: string, blocks: Block[]): Promise<{ packs: number; gets: number; lists: number; merges: number }> {
+    const reader = await openS3Store(url, options())
+    try {
+      const before = { ...reader.bucket.stats }
+      const packs = await reader.blocks.load()
+      const gets = reader.bucket.stats.gets - before.gets
+      const lists = reader.bucket.stats.lists - before.lists
+      const got = await reader.blocks.getMany(blocks.map((b) => b.cid))
+      got.forEach((bytes, i) => expect(() => decodeBlock(blocks[i]!.cid, bytes!)).not.toThrow())
+      expect(got.map((b) => fingerprint(b!))).toEqual(blocks.map((b) => fingerprint(b.bytes)))
+      return { packs, gets, lists, merges: reader.blocks.mergesWritten }
+    } finally {
+      await reader.close()
+    }
+  }
+
+  async function keysUnder(url: string, prefix: string): Promise<string[]> {
+    const raw = await S3Bucket.connect(parseS3Url(url), server.options)
+    try {
+      const keys: string[] = []
+      for await (const page of raw.list(prefix)) keys.push(...page.keys)
+      return keys
+    } finally {
+      raw.close()
+    }
+  }
+
+  describe('S3 store: merged pack indexes', () => {
+    it('a writer past 8 packs writes a merged index; a reader then loads 12 packs with 1 LIST and 4 GETs, and every block reads back', { timeout: 120_000 }, async () => {
+      const url = freshUrl('many')
+      await (await initS3Store(url, options())).close()
+      const first = await writePacks(url, 0, 12)
+      // Pack 9 was the 9th this process loaded one by one: it merged all 9 then, and not again.
+      expect(first.merges).toBe(1)
+      const merged = (await keysUnder(url, 'packs/')).filter((k) => k.endsWith('.midx'))
+      expect(merged).toHaveLength(1)
+      expect(merged[0]).toMatch(/^packs\/0000000009-[0-9a-f]{64}\.midx$/)
+
+      // The merged index (9 packs) and the indexes of the 3 packs written after it.
+      expect(await readAll(url, first.blocks)).toEqual({ packs: 12, gets: 4, lists: 1, merges: 0 })
+
+      // A second writer starts from the merged index, and merges again once 9 more packs are
+      // known beyond it (9 + 3 + 6 = 18 packs); the next reader takes the larger merged index.
+      const second = await writePacks(url, 12, 9)
+      expect(second.merges).toBe(1)
+      expect(await readAll(url, [...first.blocks, ...second.blocks])).toEqual({ packs: 21, gets: 4, lists: 1, merges: 0 })
+    })
+
+    it('a merged index that cannot be read is passed over: the pack indexes are read one by one', { timeout: 120_000 }, async () => {
+      const url = freshUrl('unreadable')
+      await (await initS3Store(url, options())).close()
+      const { blocks } = await writePacks(url, 0, 5)
+      // Garbage under a merged index's name that claims more packs than any other.
+      const raw = await S3Bucket.connect(parseS3Url(url), server.options)
+      try {
+        const junk = new TextEncoder().encode('not an index at all')
+        await raw.put(`packs/${mergedIndexName(9_999_999_999, Buffer.from(sha256(junk)).toString('hex'))}`, junk)
+      } finally {
+        raw.close()
+      }
+      // The junk, then each of the 5 pack indexes.
+      expect(await readAll(url, blocks)).toEqual({ packs: 5, gets: 6, lists: 1, merges: 0 })
+    })
+
+    it("a merged index that points a block at another block's place fails that read with ERR_CORRUPT naming the CID", { timeout: 120_000 }, async () => {
+      const url = freshUrl('lying')
+      await (await initS3Store(url, options())).close()
+      const { blocks } = await writePacks(url, 0, 10)
+      const raw = await S3Bucket.connect(parseS3Url(url), server.options)
+      try {
+        const name = (await keysUnder(url, 'packs/')).find((k) => k.endsWith('.midx'))!
+        const { packs, sections } = decodeMergedIndex(name, (await raw.get(name))!)
+        // The first block is said to be where the second one is.
+        const a = sections.findIndex((s) => s.key === cidToString(blocks[0]!.cid))
+        const b = sections.findIndex((s) => s.key === cidToString(blocks[1]!.cid))
+        const lying = sections.map((s, i) => (i === a ? { ...s, pack: sections[b]!.pack, offset: sections[b]!.offset, length: sections[b]!.length } : s))
+        const bytes = encodeMergedIndex(packs, lying)
+        // Named as covering one pack more than the honest one, so that a reader takes it.
+        await raw.put(`packs/${mergedIndexName(packs.length + 1, Buffer.from(sha256(bytes)).toString('hex'))}`, bytes)
+      } finally {
+        raw.close()
+      }
+      const reader = await openS3Store(url, options())
+      try {
+        const err = await rejectionOf(reader.blocks.get(blocks[0]!.cid))
+        expect(err.code).toBe('ERR_CORRUPT')
+        expect(err.data?.cid).toBe(cidToString(blocks[0]!.cid))
+        // Blocks it does not lie about read as they are.
+        expect(fingerprint(await reader.blocks.get(blocks[3]!.cid))).toBe(fingerprint(blocks[3]!.bytes))
+      } finally {
+        await reader.close()
+      }
+    })
+  })
+}
