@@ -2,6 +2,7 @@ import type { Block } from '../codec/block.js'
 import type { CID } from '../codec/cid.js'
 import { InvalidInputError, NotFoundError, PedigreeError } from '../errors.js'
 import { Repository } from '../repo/repository.js'
+import { S3Blockstore } from '../store/s3/blocks.js'
 import { isS3Url, parseS3Url } from '../store/s3/url.js'
 import type { OpenTransportOptions } from './open-transport.js'
 import { PathTransport } from './path-transport.js'
@@ -28,7 +29,11 @@ class S3Transport implements Transport {
     return this.inner.listRefs()
   }
   hasMany(cids: readonly CID[]): Promise<boolean[]> {
-    return this.inner.hasMany(cids)
+    // Negotiation asks what to send: the packs listed when this connection opened answer it
+    // (a listing per round would cost a LIST each; a block written meanwhile by another
+    // process is only sent again).
+    const blocks = this.repo.store.blocks
+    return blocks instanceof S3Blockstore ? blocks.hasManyListed(cids) : this.inner.hasMany(cids)
   }
   getBlocks(cids: readonly CID[]): AsyncIterable<Block> {
     return this.inner.getBlocks(cids)

@@ -112,6 +112,8 @@ export class S3Blockstore implements Blockstore {
 
   async getMany(cids: readonly CID[]): Promise<(Uint8Array | undefined)[]> {
     if (cids.length === 0) return []
+    // Asked before the first listing: that listing, if this call waits for it, is fresh enough.
+    const asked = performance.now()
     await this.ready()
     const out = new Array<Uint8Array | undefined>(cids.length).fill(undefined)
     const reads: { i: number; cid: CID; at: Location }[] = []
@@ -137,7 +139,6 @@ export class S3Blockstore implements Blockstore {
       }
       return missing
     }
-    const asked = performance.now()
     const missing = resolve(cids.keys())
     if (missing.length > 0 && (await this.relist(missing.map((i) => key(cids[i]!)), asked))) resolve(missing)
     await this.read(reads, out)
@@ -149,8 +150,8 @@ export class S3Blockstore implements Blockstore {
   }
 
   async hasMany(cids: readonly CID[]): Promise<boolean[]> {
-    await this.ready()
     const asked = performance.now()
+    await this.ready()
     const keys = cids.map(key)
     const known = (k: string): boolean => this.pending.has(k) || this.uploading.has(k) || this.index.has(k)
     let out = keys.map(known)
@@ -159,6 +160,19 @@ export class S3Blockstore implements Blockstore {
     // again. A batch of new data being deduplicated is not worth a listing per batch.
     if (missing.length > 0 && missing.length <= RELIST_HAS_MAX && (await this.relist(missing, asked))) out = keys.map(known)
     return out
+  }
+
+  /**
+   * Whether each block is in a pack this process has listed, or is waiting to be written,
+   * without listing again for the ones that are not: for a push's negotiation, where a block
+   * another writer stored since the listing is only sent once more (and stored once).
+   */
+  async hasManyListed(cids: readonly CID[]): Promise<boolean[]> {
+    await this.ready()
+    return cids.map((cid) => {
+      const k = key(cid)
+      return this.pending.has(k) || this.uploading.has(k) || this.index.has(k)
+    })
   }
 
   /**

@@ -8,8 +8,9 @@ import { parseS3Url } from '../../src/store/s3/url.js'
 import { useS3 } from '../support/s3.js'
 import { fingerprint, rejectionOf, seededBytes } from './fixture.js'
 
-// A store that takes many small commits collects many packs; a merged index lets the next
-// reader load their indexes with one GET instead of one per pack.
+// How a store in S3 learns which packs exist: one listing when it is first read, again only
+// for blocks it does not find (another process may have written them), and a merged index so
+// that a store of many small commits is not one GET per pack.
 
 const s3 = await useS3()
 
@@ -134,6 +135,35 @@ if (!s3.ok) {
         expect(err.data?.cid).toBe(cidToString(blocks[0]!.cid))
         // Blocks it does not lie about read as they are.
         expect(fingerprint(await reader.blocks.get(blocks[3]!.cid))).toBe(fingerprint(blocks[3]!.bytes))
+      } finally {
+        await reader.close()
+      }
+    })
+  })
+
+  describe('S3 store: when packs are listed again', () => {
+    it('the first read lists the packs once; a block another process wrote since is found by listing again, but not by a negotiation', { timeout: 60_000 }, async () => {
+      const url = freshUrl('relist')
+      await (await initS3Store(url, options())).close()
+      const { blocks } = await writePacks(url, 0, 2)
+      const reader = await openS3Store(url, options())
+      try {
+        // The first question waits for the first listing, which started after it was asked:
+        // fresh enough, so a missing block does not list a second time.
+        const stranger = rawBlock(seededBytes(99, 500))
+        expect(await reader.blocks.hasMany([blocks[0]!.cid, stranger.cid])).toEqual([true, false])
+        expect(reader.bucket.stats.lists).toBe(1)
+        // Another process writes a pack.
+        const later = await writePacks(url, 2, 1)
+        const fresh = later.blocks[0]!
+        // A negotiation answers from what was listed: no listing, and the new block looks absent
+        // (it would only be sent again).
+        expect(await reader.blocks.hasManyListed([blocks[1]!.cid, fresh.cid])).toEqual([true, false])
+        expect(reader.bucket.stats.lists).toBe(1)
+        // A commit checking a link lists again and finds it.
+        expect(await reader.blocks.hasMany([fresh.cid])).toEqual([true])
+        expect(reader.bucket.stats.lists).toBe(2)
+        expect(fingerprint(await reader.blocks.get(fresh.cid))).toBe(fingerprint(fresh.bytes))
       } finally {
         await reader.close()
       }
