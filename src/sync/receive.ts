@@ -201,7 +201,7 @@ export async function receiveRefUpdate(repo: Repository, update: RemoteRefUpdate
   }
   await repo.refs.update(name, { next, expect: expected, who, message, force })
   // The ref has moved: the push succeeded. The index is derived; lineage catches up on its own if this fails.
-  if (deferIndex) deferIndex(() => ensureIndexed(repo))
-  else await ensureIndexed(repo).catch(() => {})
+  if (deferIndex) deferIndex(() => ensureIndexed(repo, { heads: [next] }))
+  else await ensureIndexed(repo, { heads: [next] }).catch(() => {})
   return { name, old: expected, new: next }
 }

@@ -7,7 +7,7 @@ import { cidToString } from '../../src/codec/cid.js'
 import { markTainted } from '../../src/repo/log-taint.js'
 import { encodeNode } from '../../src/codec/block.js'
 import { commitNode } from '../../src/model/commit.js'
-import { isIndexed } from '../../src/repo/link-index.js'
+import { ensureIndexed, isIndexed } from '../../src/repo/link-index.js'
 import { PedigreeError } from '../../src/errors.js'
 import type { IngestReject } from '../../src/repo/ingest.js'
 
@@ -209,6 +209,21 @@ describe.each([
     const after = await repo.lineage('main:calibration/cal-1.json', { direction: 'down' })
     expect(after.nodes.map((n) => n.cid).sort()).toEqual(before.nodes.map((n) => n.cid).sort())
     expect(after.edges.length).toBe(before.edges.length)
+  })
+
+  it('indexing from given heads walks back from them only (a receiver indexes what a push brought, not every ref)', async () => {
+    const m1 = await repo.record('a/1.json', { i: 1 }, { author })
+    const m2 = await repo.record('a/2.json', { i: 2 }, { author })
+    const t1 = await repo.commit({ ref: 'topic', author, message: 't1', edits: [{ type: 'record', path: 'b/1.json', value: { i: 3 } }] })
+    for (const prefix of ['d/', 'p/', 'f/', 'c/']) await repo.store.index.clear(prefix)
+    expect(await isIndexed(repo, m2.cid)).toBe(false)
+    // From main's head: its two commits, parents first; topic's commit is left for later.
+    expect(await ensureIndexed(repo, { heads: [m2.cid] })).toBe(2)
+    for (const c of [m1.cid, m2.cid]) expect(await isIndexed(repo, c)).toBe(true)
+    expect(await isIndexed(repo, t1.cid)).toBe(false)
+    // Without heads, every ref: only topic's commit was left.
+    expect(await ensureIndexed(repo)).toBe(1)
+    expect(await isIndexed(repo, t1.cid)).toBe(true)
   })
 
   it('lineage names a path of each node by key (the one committed last), and by scan where an older index has no such key', async () => {
