@@ -31,8 +31,8 @@ const RELIST_HAS_MAX = 64
 
 const PACKS = 'packs/'
 /**
- * A process that loads more pack indexes than this one by one (beyond those a merged index
- * gave it) writes a merged index of every pack it knows (see pack-format.ts), once.
+ * A process that knows more packs than this beyond those of the merged index it read or wrote
+ * writes a merged index of every pack it knows (see pack-format.ts).
  */
 export const DEFAULT_MERGE_AT = 64
 
@@ -57,10 +57,11 @@ const key = (cid: CID): string => cidToString(cid)
  * use with one LIST, one GET of the merged index covering most packs if there is one, and one
  * GET per pack it does not cover; refreshed when a block is not found (another writer may have
  * added a pack since). Every commit writes a pack, so a store that takes many small commits
- * has many: a process that had to load more than `mergeAt` of them one by one writes a merged
- * index of all it knows, for the next reader (derived data: the packs' own indexes stay, and a
- * merged index that cannot be written or read only costs the GETs it would have saved). Sections next to each other in a pack are fetched with
- * one ranged GET. A section that does not hold the CID its index claims is ERR_CORRUPT.
+ * has many: a process that knows more than `mergeAt` packs beyond its merged index writes a
+ * merged index of all it knows, for the next reader (derived data: the packs' own indexes
+ * stay, and a merged index that cannot be written or read only costs the GETs it would have
+ * saved). Sections next to each other in a pack are fetched with one ranged GET. A section
+ * that does not hold the CID its index claims is ERR_CORRUPT.
  */
 export class S3Blockstore implements Blockstore {
   readonly supports: BlockstoreSupports = { delete: false, prefixScan: false }
@@ -153,7 +154,7 @@ export class S3Blockstore implements Blockstore {
     const asked = performance.now()
     await this.ready()
     const keys = cids.map(key)
-    const known = (k: string): boolean => this.pending.has(k) || this.uploading.has(k) || this.index.has(k)
+    const known = (k: string): boolean => this.known(k)
     let out = keys.map(known)
     const missing = keys.filter((_, i) => !out[i])
     // A few named blocks (the links a commit checks) may be another process's fresh work: look
@@ -169,10 +170,12 @@ export class S3Blockstore implements Blockstore {
    */
   async hasManyListed(cids: readonly CID[]): Promise<boolean[]> {
     await this.ready()
-    return cids.map((cid) => {
-      const k = key(cid)
-      return this.pending.has(k) || this.uploading.has(k) || this.index.has(k)
-    })
+    return cids.map((cid) => this.known(key(cid)))
+  }
+
+  /** Whether the block is waiting to be written, being written, or in a listed pack. */
+  private known(k: string): boolean {
+    return this.pending.has(k) || this.uploading.has(k) || this.index.has(k)
   }
 
   /**
