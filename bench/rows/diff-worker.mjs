@@ -5,11 +5,11 @@
 //   node bench/rows/diff-worker.mjs ROOT CHANGES cold A B
 //       one diff of A and B, the first thing the process does after opening the store (as the
 //       `pedigree diff` command does): { times: [ms] }
-//   node bench/rows/diff-worker.mjs ROOT CHANGES warm A B WARMUP X1 … Xn
-//       diffs A and WARMUP twice (compiling the code), then A and each Xi with a fresh
-//       ProllyTree, so no node of the differing paths is cached in the process: { times:
-//       [ms × n] }; and for context the nodes a diff of A and B reads, and that diff repeated
-//       on a warm node cache (nothing read or decoded).
+//   node bench/rows/diff-worker.mjs ROOT CHANGES warm A B K X1 … Xn
+//       diffs A and each of X1…XK untimed (compiling the code), then A and each later Xi, each
+//       with a fresh ProllyTree, so no node of the differing paths is cached in the process:
+//       { times: [ms × (n - K)] }; and for context the nodes a diff of A and B reads, and that
+//       diff repeated on a warm node cache (nothing read or decoded).
 import { Repository, parseCid } from '../../dist/index.js'
 import { ProllyTree } from '../../dist/model/tree.js'
 import { msSince, now } from '../lib.mjs'
@@ -35,11 +35,11 @@ async function timedDiff(x, y) {
 const out = {}
 if (mode === 'cold') out.times = [await timedDiff(a, parseCid(bText))]
 else {
-  const [warmup, ...others] = rest.map(parseCid)
-  await timedDiff(a, warmup)
-  await timedDiff(a, warmup)
+  const warmups = Number(rest[0])
+  const trees = rest.slice(1).map(parseCid)
+  for (const x of trees.slice(0, warmups)) await timedDiff(a, x)
   out.times = []
-  for (const x of others) out.times.push(await timedDiff(a, x))
+  for (const x of trees.slice(warmups)) out.times.push(await timedDiff(a, x))
   let nodeReads = 0
   let nodeBytes = 0
   const counting = {

@@ -13,6 +13,8 @@ import { encodeNode } from '../../dist/codec/block.js'
 import { FastImport, GIT_MALLOC, childEnv, fastImport, fmtMs, git, gitInit, gitJob, mallocEnv, median, msSince, now, pickDistinct, prng, removeDir, tempDir, timeJobs } from '../lib.mjs'
 
 const WORKER = fileURLToPath(new URL('./diff-worker.mjs', import.meta.url))
+/** Diffs an in-process run makes first, untimed, each against a tree of its own. */
+const WARMUPS = 3
 
 const TIME = Date.UTC(2026, 10, 22, 12, 0, 0)
 
@@ -64,9 +66,9 @@ export async function diffRow({ layout = 'nested', dirs, filesPerDir, changes, r
   log(`  pedigree: edit of ${changes} entries ${info.editMs.toFixed(1)} ms`)
   // For the in-process runs: other trees that differ from A in `changes` other entries each,
   // so that every timed diff reads nodes that no earlier diff in the process has read (only
-  // the few nodes near the root are shared), and one more to warm the code on.
+  // the few nodes near the root are shared), and WARMUPS more to compile the code on.
   const others = []
-  for (let k = 0; k <= runs; k++) others.push((await repo.trees.edit(a, editOf(pickDistinct(prng(100 + k), n, changes), 2 + k))).toString())
+  for (let k = 0; k < WARMUPS + runs; k++) others.push((await repo.trees.edit(a, editOf(pickDistinct(prng(100 + k), n, changes), 2 + k))).toString())
   // Close the store (LevelDB finishes its background compaction on close), then time the
   // diffs in fresh processes with a small heap: `runs` processes that each open the store and
   // diff A and B once (cold: as `pedigree diff` does), and one process that diffs A and each
@@ -79,7 +81,7 @@ export async function diffRow({ layout = 'nested', dirs, filesPerDir, changes, r
   }
   const cold = []
   for (let r = 0; r < runs; r++) cold.push(worker(['cold', a.toString(), b.toString()]).times[0])
-  const warm = worker(['warm', a.toString(), b.toString(), ...others])
+  const warm = worker(['warm', a.toString(), b.toString(), String(WARMUPS), ...others])
   const ped = warm.times
   Object.assign(info, { nodeReads: warm.nodeReads, nodeBytes: warm.nodeBytes, cachedMs: warm.cachedMs, coldMs: median(cold) })
   log(`  pedigree diff, cold (first diff in a fresh process): ${cold.map(fmtMs).join(', ')}`)
