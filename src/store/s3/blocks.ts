@@ -154,12 +154,11 @@ export class S3Blockstore implements Blockstore {
     const asked = performance.now()
     await this.ready()
     const keys = cids.map(key)
-    const known = (k: string): boolean => this.known(k)
-    let out = keys.map(known)
+    let out = keys.map((k) => this.known(k))
     const missing = keys.filter((_, i) => !out[i])
     // A few named blocks (the links a commit checks) may be another process's fresh work: look
     // again. A batch of new data being deduplicated is not worth a listing per batch.
-    if (missing.length > 0 && missing.length <= RELIST_HAS_MAX && (await this.relist(missing, asked))) out = keys.map(known)
+    if (missing.length > 0 && missing.length <= RELIST_HAS_MAX && (await this.relist(missing, asked))) out = keys.map((k) => this.known(k))
     return out
   }
 
@@ -171,6 +170,11 @@ export class S3Blockstore implements Blockstore {
   async hasManyListed(cids: readonly CID[]): Promise<boolean[]> {
     await this.ready()
     return cids.map((cid) => this.known(key(cid)))
+  }
+
+  /** Where block `k` is, unless a pack read or written earlier already holds it (the first place stays). */
+  private place(k: string, at: Location): void {
+    if (!this.index.has(k)) this.index.set(k, at)
   }
 
   /** Whether the block is waiting to be written, being written, or in a listed pack. */
@@ -256,7 +260,7 @@ export class S3Blockstore implements Blockstore {
         this.loadedPacks.add(id)
         for (const s of sections) {
           const k = key(s.cid)
-          if (!this.index.has(k)) this.index.set(k, { pack: id, offset: s.offset, length: s.length })
+          this.place(k, { pack: id, offset: s.offset, length: s.length })
         }
         // What was just written is what is read next (a push checks and indexes what it sent).
         for (const [k, b] of batch) this.remember(k, b.bytes)
@@ -346,7 +350,7 @@ export class S3Blockstore implements Blockstore {
           this.loadedPacks.add(id)
           for (const s of sections) {
             const k = key(s.cid)
-            if (!this.index.has(k)) this.index.set(k, { pack: id, offset: s.offset, length: s.length })
+            this.place(k, { pack: id, offset: s.offset, length: s.length })
           }
         })
         this.listedAt = started
@@ -368,7 +372,7 @@ export class S3Blockstore implements Blockstore {
     } catch {
       return
     }
-    for (const s of decoded.sections) if (!this.index.has(s.key)) this.index.set(s.key, { pack: s.pack, offset: s.offset, length: s.length })
+    for (const s of decoded.sections) this.place(s.key, { pack: s.pack, offset: s.offset, length: s.length })
     for (const id of decoded.packs) this.loadedPacks.add(id)
     this.mergedPacks = Math.max(this.mergedPacks, decoded.packs.length)
   }
