@@ -42,24 +42,22 @@ export async function diffRow({ layout = 'nested', dirs, filesPerDir, changes, r
   // ---- pedigree
   const dir = tempDir('diff')
   const root = join(dir, '.pedigree')
-  let repo = await Repository.init(root)
+  const repo = await Repository.init(root)
+  /** Entry i's tree entry at `version` (its record is encoded for the CID, not stored). */
+  const entryOf = (i, version) => {
+    const block = encodeNode(valueOf(i, filesPerDir, version))
+    return { cid: block.cid, kind: 'record', size: block.bytes.length }
+  }
   let t0 = now()
   let entries = []
-  for (let i = 0; i < n; i++) {
-    const block = encodeNode(valueOf(i, filesPerDir, 0))
-    entries.push([pathOf(i), { cid: block.cid, kind: 'record', size: block.bytes.length }])
-  }
+  for (let i = 0; i < n; i++) entries.push([pathOf(i), entryOf(i, 0)])
   info.entriesMs = msSince(t0)
   t0 = now()
   const a = await repo.trees.build(entries)
   info.buildMs = msSince(t0)
   entries = null
   log(`  pedigree: ${n} entries made in ${info.entriesMs.toFixed(0)} ms, ProllyTree.build ${info.buildMs.toFixed(0)} ms`)
-  const editOf = (indexes, version) =>
-    indexes.map((i) => {
-      const block = encodeNode(valueOf(i, filesPerDir, version))
-      return { path: pathOf(i), entry: { cid: block.cid, kind: 'record', size: block.bytes.length } }
-    })
+  const editOf = (indexes, version) => indexes.map((i) => ({ path: pathOf(i), entry: entryOf(i, version) }))
   t0 = now()
   const b = await repo.trees.edit(a, editOf(changed, 1))
   info.editMs = msSince(t0)
@@ -72,7 +70,7 @@ export async function diffRow({ layout = 'nested', dirs, filesPerDir, changes, r
   // Close the store (LevelDB finishes its background compaction on close), then time the
   // diffs in fresh processes with a small heap: `runs` processes that each open the store and
   // diff A and B once (cold: as `pedigree diff` does), and one process that diffs A and each
-  // of the other trees after a warm-up diff (in-process: as a library or `pedigree serve` does).
+  // of the other trees after WARMUPS untimed ones (in-process: as a library or `pedigree serve` does).
   await repo.close()
   const worker = (args) => {
     const w = spawnSync(process.execPath, [WORKER, root, String(changes), ...args], { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
