@@ -171,9 +171,15 @@ export interface ReceiveRefOptions {
    * lineage and taint catch it up themselves if it lags.
    */
   deferIndex?: (index: () => Promise<unknown>) => void
+  /**
+   * Ref values this caller already read from the store (a push's listing of the remote's
+   * refs): the completeness check stops at them instead of listing every ref again. Blocks
+   * are never deleted, so a DAG complete under a ref then is complete now.
+   */
+  known?: readonly CID[]
 }
 
-export async function receiveRefUpdate(repo: Repository, update: RemoteRefUpdate, { deferIndex }: ReceiveRefOptions = {}): Promise<RemoteRefResult> {
+export async function receiveRefUpdate(repo: Repository, update: RemoteRefUpdate, { deferIndex, known }: ReceiveRefOptions = {}): Promise<RemoteRefResult> {
   const { name, expected, next, who, message, force = false } = update
   checkRefName(name)
   if (name.startsWith(REMOTE_PREFIX)) {
@@ -188,7 +194,7 @@ export async function receiveRefUpdate(repo: Repository, update: RemoteRefUpdate
     )
   }
   await checkComplete(repo.blocks, [next], {
-    known: await refValues(repo),
+    known: known ?? (await refValues(repo)),
     checked: receivedMaps(repo.blocks),
     where: `the store at ${repo.location} cannot move '${name}' to ${cidToString(next)}`,
   })

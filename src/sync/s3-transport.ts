@@ -6,6 +6,7 @@ import { S3Blockstore } from '../store/s3/blocks.js'
 import { isS3Url, parseS3Url } from '../store/s3/url.js'
 import type { OpenTransportOptions } from './open-transport.js'
 import { PathTransport } from './path-transport.js'
+import { receiveRefUpdate } from './receive.js'
 import type { PutBlocksResult, RemoteRef, RemoteRefResult, RemoteRefUpdate, Transport } from './transport.js'
 
 /**
@@ -17,6 +18,8 @@ import type { PutBlocksResult, RemoteRef, RemoteRefResult, RemoteRefUpdate, Tran
  */
 class S3Transport implements Transport {
   private readonly inner: PathTransport
+  /** The ref values listed by this connection: each costs a LIST, so the ref update reuses them. */
+  private listed: CID[] | undefined
 
   constructor(
     private readonly repo: Repository,
@@ -25,8 +28,10 @@ class S3Transport implements Transport {
     this.inner = PathTransport.over(repo, url)
   }
 
-  listRefs(): Promise<RemoteRef[]> {
-    return this.inner.listRefs()
+  async listRefs(): Promise<RemoteRef[]> {
+    const refs = await this.inner.listRefs()
+    this.listed = refs.map((r) => r.cid)
+    return refs
   }
   hasMany(cids: readonly CID[]): Promise<boolean[]> {
     // Negotiation asks what to send: the packs listed when this connection opened answer it
@@ -45,8 +50,10 @@ class S3Transport implements Transport {
     return this.inner.putBlocks(blocks)
   }
   compareAndSwapRef(update: RemoteRefUpdate): Promise<RemoteRefResult> {
-    // The ref cells write every waiting pack (CAR, then index) before the ref's entry.
-    return this.inner.compareAndSwapRef(update)
+    // The ref cells write every waiting pack (CAR, then index) before the ref's entry. The
+    // completeness check starts from the refs listed when the push began (1 LIST + 1 per ref
+    // saved); a ref created since is not needed, as the check reads the blocks themselves.
+    return receiveRefUpdate(this.repo, update, { known: this.listed })
   }
   async close(): Promise<void> {
     // Blocks sent without a ref update (an interrupted push) are written too: a retry skips them.

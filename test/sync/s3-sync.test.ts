@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { cidToString } from '../../src/codec/cid.js'
 import { readFile } from '../../src/model/file.js'
 import { Repository } from '../../src/repo/repository.js'
@@ -17,6 +17,7 @@ import { useS3 } from '../support/s3.js'
 import { Stores, WHO, refsOf, rejectionOf } from './helpers.js'
 
 const s3 = await useS3()
+const realList = S3Bucket.prototype.list
 
 if (!s3.ok) {
   describe('s3:// remotes', () => {
@@ -96,6 +97,36 @@ if (!s3.ok) {
         expect(pulled.status).toBe('fast-forward')
         expect(cidToString(pulled.new)).toBe(cidToString(next.cid))
         expect((await fetch(c, { who: WHO, open })).blocks).toBe(0)
+      })
+    })
+
+    it('a push reads the remote\'s refs once: the ref update checks completeness from that listing, not a second one', { timeout: 120_000 }, async () => {
+      const url = await s3Remote('reads')
+      const local = await s.init('local')
+      await commitAt(local, 'main', 1, [record('x.json', { v: 1 })])
+      await addRemote(local, 'origin', url)
+      await push(local, { who: WHO, open })
+      for (const other of ['runs/a', 'runs/b']) await local.refs.update(other, { next: (await local.refs.get('main'))!, who: WHO, message: 'branch' })
+      await push(local, { refs: ['runs/a', 'runs/b'], who: WHO, open })
+      const next = await commitAt(local, 'main', 2, [record('x.json', { v: 2 })])
+      const listed: string[] = []
+      const list = vi.spyOn(S3Bucket.prototype, 'list').mockImplementation(function (this: S3Bucket, prefix, options) {
+        if (prefix.startsWith('refs/')) listed.push(prefix)
+        return realList.call(this, prefix, options)
+      })
+      try {
+        const pushed = await push(local, { who: WHO, open })
+        expect(pushed.refs.map((r) => r.status)).toEqual(['fast-forward'])
+      } finally {
+        list.mockRestore()
+      }
+      // The pusher's listing (the names, then each of the 3 refs' log), then the receiver's read
+      // of 'main' before its compare-and-swap: 5. Listing every ref again for the completeness
+      // check made it 9.
+      expect(listed).toHaveLength(5)
+      await withS3(url, async (r) => {
+        expect(cidToString((await r.refs.get('main'))!)).toBe(cidToString(next.cid))
+        expect((await r.fsck()).ok).toBe(true)
       })
     })
 
