@@ -4,7 +4,7 @@ import { encodeNode, rawBlock } from '../../src/codec/block.js'
 import { cidToString } from '../../src/codec/cid.js'
 import { CorruptBlockError } from '../../src/errors.js'
 import { decodeName, encodeName } from '../../src/store/s3/cells.js'
-import { blockOfSection, decodeMergedIndex, decodePackIndex, encodeMergedIndex, encodePack, encodePackIndex, mergedIndexCount, mergedIndexName } from '../../src/store/s3/pack-format.js'
+import { blockOfSection, decodeMergedIndex, decodePackIndex, encodeMergedIndex, encodePack, encodePackIndex, mergedIndexName, packId, packTime, parseMergedIndexName, timeDigits } from '../../src/store/s3/pack-format.js'
 import { isS3Url, parseS3Url } from '../../src/store/s3/url.js'
 import { fingerprint, seededBytes, thrownBy } from './fixture.js'
 
@@ -22,13 +22,30 @@ describe('S3 packs: a merged index of many packs', () => {
     { key: v0, pack: packA, offset: 179, length: 50 },
   ]
 
-  it('round-trips packs and sections, offsets past 4 GiB included, and names itself by the packs it covers', () => {
+  it('round-trips packs and sections, offsets past 4 GiB included, and names itself by the packs it covers and since when it is complete', () => {
     const bytes = encodeMergedIndex([packA, packB], sections)
     expect(decodeMergedIndex('packs/x.midx', bytes)).toEqual({ packs: [packA, packB], sections })
-    const name = mergedIndexName(2, 'c'.repeat(64))
-    expect(name).toBe(`0000000002-${'c'.repeat(64)}.midx`)
-    expect(mergedIndexCount(name)).toBe(2)
-    for (const other of [`${packA}.idx`, `2-${'c'.repeat(64)}.midx`, `0000000002-${'C'.repeat(64)}.midx`, 'pedigree.json']) expect(mergedIndexCount(other), other).toBeUndefined()
+    const name = mergedIndexName(2, 1_764_979_200_123, 'c'.repeat(64))
+    expect(name).toBe(`m/9999999997-1764979200123-${'c'.repeat(64)}.midx`)
+    expect(parseMergedIndexName(name)).toEqual({ count: 2, completeBefore: 1_764_979_200_123 })
+    // The one covering more packs comes first in a listing.
+    expect(mergedIndexName(3, 0, 'd'.repeat(64)) < name).toBe(true)
+    // The name stores written before 2026-12 gave them: read, without a time.
+    expect(parseMergedIndexName(`0000000002-${'c'.repeat(64)}.midx`)).toEqual({ count: 2 })
+    for (const other of [`${packA}.idx`, `2-${'c'.repeat(64)}.midx`, `0000000002-${'C'.repeat(64)}.midx`, `m/9999999997-${'c'.repeat(64)}.midx`, 'pedigree.json']) {
+      expect(parseMergedIndexName(other), other).toBeUndefined()
+    }
+  })
+
+  it('pack ids sort by when the pack was begun; hash-only ids of older stores have no time', () => {
+    const early = packId(1_764_979_200_000, 'f'.repeat(64))
+    const late = packId(1_764_979_200_001, '0'.repeat(64))
+    expect(early).toBe(`t/1764979200000-${'f'.repeat(64)}`)
+    expect(early < late).toBe(true)
+    expect(packTime(late)).toBe(1_764_979_200_001)
+    expect(packTime(packA)).toBeUndefined()
+    // A listing that starts after a time's digits skips every pack begun before it.
+    expect(`t/${timeDigits(1_764_979_200_001)}` < late && early < `t/${timeDigits(1_764_979_200_001)}`).toBe(true)
   })
 
   it('refuses to write a section in a pack it does not list, or a key that is not a CID', () => {

@@ -5,7 +5,22 @@ import { NotFoundError } from '../../errors.js'
 import { Mutex } from '../../util/mutex.js'
 import type { BlockSizes, Blockstore, BlockstoreSupports } from '../blockstore.js'
 import type { S3Bucket } from './bucket.js'
-import { blockOfSection, decodeMergedIndex, decodePackIndex, encodeMergedIndex, encodePack, encodePackIndex, mergedIndexCount, mergedIndexName, type MergedSection } from './pack-format.js'
+import {
+  MERGED_PREFIX,
+  PACK_LOG_PREFIX,
+  blockOfSection,
+  decodeMergedIndex,
+  decodePackIndex,
+  encodeMergedIndex,
+  encodePack,
+  encodePackIndex,
+  mergedIndexName,
+  packId,
+  parseMergedIndexName,
+  timeDigits,
+  type MergedIndexName,
+  type MergedSection,
+} from './pack-format.js'
 import { pool } from './pool.js'
 
 const MiB = 1024 * 1024
@@ -31,10 +46,34 @@ const RELIST_HAS_MAX = 64
 
 const PACKS = 'packs/'
 /**
+ * How far a pack's name may lag its appearance in a listing: its writer's clock behind the
+ * reader's, plus the time its upload took (a pack is named when it is begun). A listing
+ * started at t therefore finds every pack named before t - CLOCK_SLACK_MS, and the next one
+ * lists only the packs named from then on.
+ */
+export const CLOCK_SLACK_MS = 10 * 60_000
+/**
+ * A block still not found after listing the newest packs may be in a pack whose name lags more
+ * than that (a writer's clock far behind, a store written by an older pedigree): every pack is
+ * listed, at most once in this long.
+ */
+const FULL_LISTING_MS = 60_000
+/**
  * A process that knows more packs than this beyond those of the merged index it read or wrote
  * writes a merged index of every pack it knows (see pack-format.ts).
  */
 export const DEFAULT_MERGE_AT = 64
+
+export interface S3BlockstoreOptions {
+  /** Bytes of blocks gathered into one pack before it is written (default {@link DEFAULT_S3_PACK_TARGET}). */
+  packTarget?: number
+  /** Requests in flight at once when reading packs (default 8). */
+  concurrency?: number
+  /** Packs loaded one by one beyond the merged index before a new merged index is written (default {@link DEFAULT_MERGE_AT}). */
+  mergeAt?: number
+  /** The clock that names packs (ms since 1970; tests set a writer's clock behind). */
+  clock?: () => number
+}
 
 interface Location {
   /** Pack id (the name of its .car and .idx objects). */
@@ -53,15 +92,17 @@ const key = (cid: CID): string => cidToString(cid)
  * writer goes on; a failure is thrown to the next writer, and the blocks wait to be retried).
  * Every read sees the waiting blocks.
  *
- * Reads use an in-memory map of every pack index (CID → pack, offset, length), loaded on first
- * use with one LIST, one GET of the merged index covering most packs if there is one, and one
- * GET per pack it does not cover; refreshed when a block is not found (another writer may have
- * added a pack since). Every commit writes a pack, so a store that takes many small commits
- * has many: a process that knows more than `mergeAt` packs beyond its merged index writes a
- * merged index of all it knows, for the next reader (derived data: the packs' own indexes
- * stay, and a merged index that cannot be written or read only costs the GETs it would have
- * saved). Sections next to each other in a pack are fetched with one ranged GET. A section
- * that does not hold the CID its index claims is ERR_CORRUPT.
+ * Reads use an in-memory map of every pack index (CID → pack, offset, length). Every commit
+ * writes a pack, so a store that takes many small commits has many: a process that knows more
+ * than `mergeAt` packs beyond its merged index writes a merged index of all it knows, for the
+ * next reader (derived data: the packs' own indexes stay, and a merged index that cannot be
+ * written or read only costs the requests it would have saved). Packs are named by when they
+ * were begun, so the map is loaded on first use with a LIST of one key (the merged index
+ * covering most packs) and its GET, then a LIST of the packs begun since and a GET of each of
+ * their indexes; when a block is not found (another writer may have added a pack since), the
+ * packs begun since the last listing are listed. Sections next to each other in a pack are
+ * fetched with one ranged GET. A section that does not hold the CID its index claims is
+ * ERR_CORRUPT.
  */
 export class S3Blockstore implements Blockstore {
   readonly supports: BlockstoreSupports = { delete: false, prefixScan: false }
@@ -91,15 +132,34 @@ export class S3Blockstore implements Blockstore {
 
   /** Packs known from the merged index this process loaded or wrote (the most packs of one). */
   private mergedPacks = 0
+  /** Whether that merged index is one under packs/m/ (one that tells since when to list). */
+  private mergedListable = false
+  /** Merged indexes that could not be read (gone, corrupt): passed over from then on. */
+  private readonly unreadableMerged = new Set<string>()
   /** A merged index could not be written: this process does not try again. */
   private mergeFailed = false
+  /**
+   * Every pack named `t/<ms>-…` with ms below this is known (writers' clocks): the next
+   * listing starts there. -Infinity before the first listing.
+   */
+  private completeBefore = -Infinity
+  /** When the last listing of every pack started (performance.now()). */
+  private fullyListedAt = -Infinity
+
+  private readonly packTarget: number
+  private readonly concurrency: number
+  private readonly mergeAt: number
+  private readonly clock: () => number
 
   constructor(
     private readonly bucket: S3Bucket,
-    private readonly packTarget: number = DEFAULT_S3_PACK_TARGET,
-    private readonly concurrency = 8,
-    private readonly mergeAt = DEFAULT_MERGE_AT,
-  ) {}
+    { packTarget = DEFAULT_S3_PACK_TARGET, concurrency = 8, mergeAt = DEFAULT_MERGE_AT, clock = Date.now }: S3BlockstoreOptions = {},
+  ) {
+    this.packTarget = packTarget
+    this.concurrency = concurrency
+    this.mergeAt = mergeAt
+    this.clock = clock
+  }
 
   async get(cid: CID): Promise<Uint8Array> {
     const [bytes] = await this.getMany([cid])
@@ -184,14 +244,20 @@ export class S3Blockstore implements Blockstore {
 
   /**
    * Blocks `missing` were not found by a read that began at `asked`. Another process may have
-   * written them since: list the packs again (once for all of them, a listing that starts
-   * after `asked`) unless each was found missing by a listing moments ago. Returns whether it
-   * listed; remembers what is still missing.
+   * written them since: list the packs begun since the last listing (once for all of them, a
+   * listing that starts after `asked`) unless each was found missing by a listing moments ago;
+   * if some are still missing, list every pack (at most once a minute: see FULL_LISTING_MS).
+   * Returns whether it listed; remembers what is still missing.
    */
   private async relist(missing: readonly string[], asked: number): Promise<boolean> {
     const unknown = missing.some((k) => !(asked - (this.absent.get(k) ?? -Infinity) < ABSENT_MS))
-    const listed = unknown && this.listedAt < asked
+    let listed = unknown && this.listedAt < asked
     if (listed) await this.refreshAfter(asked)
+    if (unknown && performance.now() - this.fullyListedAt > FULL_LISTING_MS && missing.some((k) => !this.index.has(k))) {
+      const now = performance.now()
+      while (this.fullyListedAt < now) await this.refresh('all')
+      listed = true
+    }
     if (this.absent.size + missing.length > MAX_ABSENT) this.absent.clear()
     for (const k of missing) if (!this.index.has(k)) this.absent.set(k, this.listedAt)
     return listed
@@ -253,7 +319,8 @@ export class S3Blockstore implements Blockstore {
       this.uploading = batch
       try {
         const { car, sections } = encodePack(batch.values())
-        const id = Buffer.from(sha256(car)).toString('hex')
+        // Named by when it was begun, so that readers list only the packs begun since they last looked.
+        const id = packId(this.clock(), Buffer.from(sha256(car)).toString('hex'))
         await this.bucket.put(`${PACKS}${id}.car`, car, { contentType: 'application/vnd.ipld.car' })
         await this.bucket.put(`${PACKS}${id}.idx`, encodePackIndex(sections))
         this.packsWritten++
@@ -264,7 +331,11 @@ export class S3Blockstore implements Blockstore {
         }
         // What was just written is what is read next (a push checks and indexes what it sent).
         for (const [k, b] of batch) this.remember(k, b.bytes)
-        await this.mergeIfMany()
+        // Time for a merged index: list the packs begun since the last listing first, so that
+        // it holds them too and tells readers to list from now on, not from when this process
+        // last listed (a long-lived writer may have listed hours ago). The pack is written:
+        // a failure here must not fail it.
+        if (this.mergeDue()) await this.refresh().catch(() => {})
       } catch (e) {
         for (const [k, b] of batch) {
           if (!this.pending.has(k)) {
@@ -319,28 +390,47 @@ export class S3Blockstore implements Blockstore {
   }
 
   /**
-   * List the packs and load the indexes not loaded yet (one refresh at a time): the merged
-   * index covering most packs if it covers more than this process knows, then each pack index
-   * it does not cover.
+   * List the packs and load the indexes not loaded yet (one refresh at a time).
+   *
+   * - The first listing takes the merged index under packs/m/ covering most packs (one LIST
+   *   of one key, one GET), then lists the packs begun since it was written.
+   * - A store without one (fewer packs than `mergeAt`, or written by an older pedigree), a
+   *   merged index that cannot be read, or `mode` 'all' lists every pack.
+   * - Later listings list only the packs begun since {@link completeBefore}.
+   *
+   * Then each pack index not known yet is read.
    */
-  private refresh(): Promise<void> {
+  private refresh(mode: 'new' | 'all' = 'new'): Promise<void> {
     this.refreshing ??= (async () => {
       const started = performance.now()
+      const startedClock = this.clock()
       try {
         const listed: string[] = []
-        let merged: { name: string; count: number } | undefined
-        for await (const page of this.bucket.list(PACKS)) {
-          for (const k of page.keys) {
-            const name = k.slice(PACKS.length)
-            if (name.endsWith('.idx')) {
-              listed.push(name.slice(0, -'.idx'.length))
-              continue
-            }
-            const count = mergedIndexCount(name)
-            if (count !== undefined && (!merged || count > merged.count)) merged = { name, count }
+        let merged: ({ name: string } & MergedIndexName) | undefined
+        const take = (name: string): void => {
+          if (name.endsWith('.idx')) {
+            listed.push(name.slice(0, -'.idx'.length))
+            return
           }
+          const m = parseMergedIndexName(name)
+          if (m && !this.unreadableMerged.has(name) && (!merged || m.count > merged.count)) merged = { name, ...m }
         }
-        if (merged && merged.count > this.loadedPacks.size) await this.loadMerged(merged.name)
+        let all = mode === 'all'
+        if (!all && this.completeBefore === -Infinity) {
+          for await (const page of this.bucket.list(PACKS + MERGED_PREFIX, { maxKeys: 1 })) {
+            for (const k of page.keys) take(k.slice(PACKS.length))
+            break
+          }
+          const first = merged
+          merged = undefined
+          if (first?.completeBefore !== undefined && (await this.loadMerged(first.name, first.completeBefore))) this.completeBefore = Math.max(this.completeBefore, first.completeBefore)
+          else all = true
+        }
+        const listing = all
+          ? this.bucket.list(PACKS)
+          : this.bucket.list(PACKS + PACK_LOG_PREFIX, this.completeBefore === -Infinity ? {} : { startAfter: PACKS + PACK_LOG_PREFIX + timeDigits(this.completeBefore) })
+        for await (const page of listing) for (const k of page.keys) take(k.slice(PACKS.length))
+        if (merged && merged.count > this.loadedPacks.size) await this.loadMerged(merged.name, merged.completeBefore)
         const fresh = listed.filter((id) => !this.loadedPacks.has(id))
         await pool(fresh, this.concurrency, async (id) => {
           const bytes = await this.bucket.get(`${PACKS}${id}.idx`)
@@ -353,7 +443,10 @@ export class S3Blockstore implements Blockstore {
             this.place(k, { pack: id, offset: s.offset, length: s.length })
           }
         })
+        // Packs named before this were visible to this listing (CLOCK_SLACK_MS), so are known now.
+        this.completeBefore = Math.max(this.completeBefore, startedClock - CLOCK_SLACK_MS)
         this.listedAt = started
+        if (all) this.fullyListedAt = started
         await this.mergeIfMany()
       } finally {
         this.refreshing = undefined
@@ -362,42 +455,61 @@ export class S3Blockstore implements Blockstore {
     return this.refreshing
   }
 
-  /** Load a merged index; one that is gone or unreadable is passed over (the pack indexes are read instead). */
-  private async loadMerged(name: string): Promise<void> {
+  /**
+   * Load a merged index; one that is gone or unreadable is passed over (the pack indexes are
+   * read instead) and false is returned.
+   */
+  private async loadMerged(name: string, completeBefore: number | undefined): Promise<boolean> {
     let decoded: { packs: string[]; sections: MergedSection[] }
     try {
       const bytes = await this.bucket.get(PACKS + name)
-      if (!bytes) return
+      if (!bytes) {
+        this.unreadableMerged.add(name)
+        return false
+      }
       decoded = decodeMergedIndex(this.bucket.fullKey(PACKS + name), bytes)
     } catch {
-      return
+      this.unreadableMerged.add(name)
+      return false
     }
     for (const s of decoded.sections) this.place(s.key, { pack: s.pack, offset: s.offset, length: s.length })
     for (const id of decoded.packs) this.loadedPacks.add(id)
-    this.mergedPacks = Math.max(this.mergedPacks, decoded.packs.length)
+    if (decoded.packs.length >= this.mergedPacks) {
+      this.mergedPacks = decoded.packs.length
+      this.mergedListable = completeBefore !== undefined
+    }
+    return true
   }
 
   /**
    * Write a merged index of every pack this process knows when more than `mergeAt` of them are
-   * not in the merged index it has (read or written): after loading them, and as a long-lived
-   * writer (a server, a daemon) adds packs. A failure (a read-only credential, say) is not an
-   * error, and not tried again: readers go on reading the pack indexes one by one.
+   * not in the merged index it has (read or written), or when that one is of the older kind
+   * (without the time to list from): after a listing, and as a long-lived writer (a server, a
+   * daemon) adds packs. It holds every pack named before {@link completeBefore}. A failure (a
+   * read-only credential, say) is not an error, and not tried again: readers go on listing
+   * every pack and reading the pack indexes one by one.
    */
   private async mergeIfMany(): Promise<void> {
-    if (this.mergeFailed || this.loadedPacks.size - this.mergedPacks <= this.mergeAt) return
+    if (!this.mergeDue()) return
     try {
       const packs = [...this.loadedPacks]
       const sections: MergedSection[] = []
       for (const [k, at] of this.index) sections.push({ key: k, pack: at.pack, offset: at.offset, length: at.length })
       const bytes = encodeMergedIndex(packs, sections)
-      const name = mergedIndexName(packs.length, Buffer.from(sha256(bytes)).toString('hex'))
+      const name = mergedIndexName(packs.length, this.completeBefore, Buffer.from(sha256(bytes)).toString('hex'))
       await this.bucket.put(PACKS + name, bytes, { contentType: 'application/octet-stream' })
       this.mergedPacks = packs.length
+      this.mergedListable = true
       this.mergesWritten++
     } catch {
       // Derived data: nothing is lost.
       this.mergeFailed = true
     }
+  }
+
+  private mergeDue(): boolean {
+    if (this.mergeFailed || this.completeBefore === -Infinity || this.loadedPacks.size <= this.mergeAt) return false
+    return !this.mergedListable || this.loadedPacks.size - this.mergedPacks > this.mergeAt
   }
 
   /** Fetch sections from packs: per pack, nearby sections in one ranged GET, several GETs at once. */

@@ -10,7 +10,11 @@ import { CorruptBlockError, PedigreeError } from '../../errors.js'
  *   packs/<id>.idx  where each block's section is in it:
  *                   "PDGPIDX1", u32 count, then per block: u8 CID length, CID,
  *                   u32 offset (high), u32 offset (low), u32 section length (big-endian)
- * `<id>` is the sha-256 of the CAR bytes (hex), so writing the same pack twice is harmless.
+ * `<id>` is `t/<ms>-<sha>`: the writer's clock when it began the pack (milliseconds since
+ * 1970, 13 digits) and the sha-256 of the CAR bytes (hex). Keys then sort by age, so a reader
+ * lists only the packs written since it last looked (S3's StartAfter), not the whole store;
+ * the hash makes writing the same pack twice harmless. Stores written before 2026-12 have
+ * packs named by the hash alone (`packs/<sha>.car`): read as ever, found by a full listing.
  * The index is written after the CAR: a pack without an index (a crash between the two) is
  * invisible, never half-read.
  */
@@ -128,7 +132,7 @@ export function blockOfSection(cid: CID, pack: string, section: Uint8Array, expe
 }
 
 /*
- * A merged index, packs/<count>-<sha-256 of the object, hex>.midx: the sections of many packs
+ * A merged index, packs/m/<10 digits>-<13 digits>-<sha-256 of the object, hex>.midx: the sections of many packs
  * in one object, so that a reader of a store that took many small commits makes one GET
  * instead of one per pack. Derived from the packs' own indexes (which stay), written blind by
  * any process that loaded many of them, and ignored if it cannot be read:
@@ -136,7 +140,11 @@ export function blockOfSection(cid: CID, pack: string, section: Uint8Array, expe
  *   u32 section count, per section: u8 length, the block's CID as text (ASCII, as the store
  *   keys it), u32 pack number (in the list above), u32 offset (high), u32 offset (low),
  *   u32 section length (big-endian)
- * `<count>` (10 digits) is the number of packs it covers: a reader takes the one covering most.
+ * The first number is 9999999999 minus the number of packs it covers, so that the one covering
+ * most comes first in a listing (one LIST of a single key finds it). The second is the time
+ * (the writer's clock, ms) before which it holds every pack named `t/<ms>-…`: a reader lists
+ * the packs named from then on. (Stores written before 2026-12 have merged indexes named
+ * packs/<count>-<sha>.midx, without that time: found by a full listing.)
  * CIDs are kept as text because the readers' map is keyed by it (no CID is made or printed
  * for the ~100k entries of a store of 100k records).
  */
@@ -232,13 +240,53 @@ export function decodeMergedIndex(key: string, bytes: Uint8Array): { packs: stri
   return { packs, sections }
 }
 
-/** `<count>-<sha>.midx` (a name under packs/) → the number of packs it covers; undefined for any other name. */
-export function mergedIndexCount(name: string): number | undefined {
-  const m = /^(\d{10})-[0-9a-f]{64}\.midx$/.exec(name)
+const INVERTED = 9_999_999_999
+
+/** A merged index's name under packs/, what it covers, and since when it holds every pack. */
+export interface MergedIndexName {
+  /** Packs it covers. */
+  count: number
+  /** Every pack named `t/<ms>-…` with ms below this is in it; undefined for the names of older stores. */
+  completeBefore?: number
+}
+
+/**
+ * The name under packs/ of a merged index (`m/<inverted count>-<ms>-<sha>.midx`, or the
+ * `<count>-<sha>.midx` of stores written before 2026-12) → what it covers; undefined for any
+ * other name.
+ */
+export function parseMergedIndexName(name: string): MergedIndexName | undefined {
+  let m = /^m\/(\d{10})-(\d{13})-[0-9a-f]{64}\.midx$/.exec(name)
+  if (m) return { count: INVERTED - Number(m[1]), completeBefore: Number(m[2]) }
+  m = /^(\d{10})-[0-9a-f]{64}\.midx$/.exec(name)
+  return m ? { count: Number(m[1]) } : undefined
+}
+
+/**
+ * The name (under packs/) of a merged index covering `packCount` packs, holding every pack
+ * named before `completeBefore` (ms), whose bytes hash to `digestHex`.
+ */
+export function mergedIndexName(packCount: number, completeBefore: number, digestHex: string): string {
+  return `${MERGED_PREFIX}${String(INVERTED - packCount).padStart(10, '0')}-${timeDigits(completeBefore)}-${digestHex}.midx`
+}
+
+/** Where merged indexes are, under packs/ (listed first, one key). */
+export const MERGED_PREFIX = 'm/'
+/** Where packs are, under packs/, in the order they were begun. */
+export const PACK_LOG_PREFIX = 't/'
+
+/** The id of a pack begun at `time` (ms) whose CAR bytes hash to `digestHex`. */
+export function packId(time: number, digestHex: string): string {
+  return `${PACK_LOG_PREFIX}${timeDigits(time)}-${digestHex}`
+}
+
+/** When a pack was begun (ms, its writer's clock); undefined for the hash-only ids of stores written before 2026-12. */
+export function packTime(id: string): number | undefined {
+  const m = /^t\/(\d{13})-[0-9a-f]{64}$/.exec(id)
   return m ? Number(m[1]) : undefined
 }
 
-/** The name (under packs/) of a merged index covering `packCount` packs, whose bytes hash to `digestHex`. */
-export function mergedIndexName(packCount: number, digestHex: string): string {
-  return `${String(packCount).padStart(10, '0')}-${digestHex}.midx`
+/** The 13 digits of a time in ms in a key (clamped to what 13 digits hold). */
+export function timeDigits(ms: number): string {
+  return String(Math.min(9_999_999_999_999, Math.max(0, Math.floor(ms)))).padStart(13, '0')
 }

@@ -13,6 +13,8 @@ export interface S3StoreOptions extends S3ConnectOptions {
   concurrency?: number
   /** Packs whose indexes a process reads one by one before it writes a merged index of all (default 64). */
   mergeAt?: number
+  /** The clock that names packs (tests set a writer's clock behind; default Date.now). */
+  clock?: () => number
 }
 
 /** A store in S3, with the bucket it talks to (tests and benchmarks read its request counts). */
@@ -90,8 +92,8 @@ export async function openS3Store(url: string, options: S3StoreOptions = {}): Pr
   return storeOver(bucket, options)
 }
 
-function storeOver(bucket: S3Bucket, { packTarget, concurrency, mergeAt }: S3StoreOptions): S3Store {
-  const blocks = new S3Blockstore(bucket, packTarget, concurrency, mergeAt)
+function storeOver(bucket: S3Bucket, { packTarget, concurrency, mergeAt, clock }: S3StoreOptions): S3Store {
+  const blocks = new S3Blockstore(bucket, { packTarget, concurrency, mergeAt, clock })
   const index = new S3IndexCells(bucket)
   return {
     location: bucket.location.url,
