@@ -18,7 +18,22 @@ export interface FsckProblem {
   path?: string
 }
 
+/**
+ * A record whose links name blocks that are not in this store. Not corruption: `commit` and
+ * `ingest` accept such links with --allow-dangling (what they name may live in another store),
+ * so fsck lists them apart, and fails on them only when asked to (`strict`).
+ */
+export interface FsckDangling {
+  /** The record. */
+  cid: string
+  /** A tree path at which it is, when there is one. */
+  path?: string
+  /** Each link whose block is absent: `field → CID`. */
+  links: string[]
+}
+
 export interface FsckResult {
+  /** No problem found (dangling links count only with `strict`). */
   ok: boolean
   roots: number
   checked: { commits: number; trees: number; records: number; files: number }
@@ -28,6 +43,18 @@ export interface FsckResult {
    * catches up on its own, and `pedigree index rebuild` recomputes it).
    */
   unindexed: number
+  /** Records linking to blocks not in the store (at most {@link MAX_DANGLING_LISTED} listed; `danglingCount` counts all). */
+  dangling: FsckDangling[]
+  danglingCount: number
+}
+
+/** Dangling records listed in a result; the rest are counted. */
+export const MAX_DANGLING_LISTED = 1000
+
+export interface FsckOptions {
+  onProgress?: (checked: number) => void
+  /** Count records linking to absent blocks as problems (exit 5), not only list them. */
+  strict?: boolean
 }
 
 type Job = { cid: CID; as: 'commit' | 'tree' | 'record' | 'file' | 'tag'; path?: string }
@@ -41,7 +68,7 @@ type Job = { cid: CID; as: 'commit' | 'tree' | 'record' | 'file' | 'tag'; path?:
  * @example
  * const { ok, problems } = await fsck(repo)
  */
-export async function fsck(repo: Repository, { onProgress }: { onProgress?: (checked: number) => void } = {}): Promise<FsckResult> {
+export async function fsck(repo: Repository, { onProgress, strict = false }: FsckOptions = {}): Promise<FsckResult> {
   const roots = new Map<string, CID>() // label → commit or tag CID
   for await (const { name, cid } of repo.refs.list()) roots.set(name, cid)
   for await (const name of repo.refs.logged()) {
@@ -55,6 +82,12 @@ export async function fsck(repo: Repository, { onProgress }: { onProgress?: (che
     }
   }
   const checked = { commits: 0, trees: 0, records: 0, files: 0, unindexed: 0 }
+  const dangling: FsckDangling[] = []
+  let danglingCount = 0
+  const noteDangling = (d: FsckDangling): void => {
+    danglingCount++
+    if (dangling.length < MAX_DANGLING_LISTED) dangling.push(d)
+  }
   const verdicts = new Map<string, { as: string; problem: string; path?: string; bad: string } | null>()
   const visited = new Set<string>()
   const problemOwners = new Map<string, Set<string>>()
@@ -75,6 +108,13 @@ export async function fsck(repo: Repository, { onProgress }: { onProgress?: (che
         children = await check(repo, job, firstPass ? checked : undefined)
         if (firstPass) verdicts.set(key, null)
       } catch (e) {
+        if (e instanceof DanglingLinks && !strict) {
+          if (firstPass) {
+            verdicts.set(key, null)
+            noteDangling({ cid: cidToString(job.cid), ...(job.path ? { path: job.path } : {}), links: e.links })
+          }
+          continue
+        }
         if (!firstPass) continue
         // A broken chunk inside a file is reported under the chunk's own CID.
         const inner = e instanceof PedigreeError && typeof e.data.cid === 'string' ? e.data.cid : undefined
@@ -118,6 +158,15 @@ export async function fsck(repo: Repository, { onProgress }: { onProgress?: (che
     checked: { commits: checked.commits, trees: checked.trees, records: checked.records, files: checked.files },
     unindexed: checked.unindexed,
     problems: problems.map(([cid, v]) => ({ cid: v!.bad, as: v!.as, problem: v!.problem, refs: [...problemOwners.get(cid)!].sort(), ...(v!.path ? { path: v!.path } : {}) })),
+    dangling,
+    danglingCount,
+  }
+}
+
+/** A record's links name blocks that are not in the store. */
+class DanglingLinks extends PedigreeError {
+  constructor(readonly links: string[]) {
+    super('ERR_DANGLING', `record links to blocks not in the store: ${links.join(', ')}`, { links })
   }
 }
 
@@ -155,7 +204,7 @@ async function check(repo: Repository, job: Job, counts?: FsckResult['checked'] 
   links.forEach(([field, c], i) => {
     if (!present[i]) missing.push(`${field} → ${cidToString(c)}`)
   })
-  if (missing.length > 0) throw new PedigreeError('ERR_DANGLING', `record links to blocks not in the store: ${missing.join(', ')}`)
+  if (missing.length > 0) throw new DanglingLinks(missing)
   return []
 }
 

@@ -17,7 +17,7 @@ import type { ReflogEntry } from '../refs/refs.js'
 import type { CheckoutOptions, CheckoutResult } from './checkout.js'
 import type { CommitOptions, CommitResult } from './commit.js'
 import type { DiffItem, DiffOptions } from './diff.js'
-import type { FsckResult } from './fsck.js'
+import type { FsckOptions, FsckResult } from './fsck.js'
 import { log, type LogEntry, type LogOptions } from './log.js'
 import { ls, type LsEntry, type LsOptions } from './ls.js'
 import { resolveCommit, resolveEntry, refNameFor, type ResolvedCommit, type ResolvedEntry } from './resolve.js'
@@ -250,7 +250,7 @@ export class Repository {
     return checkout(this, rev, options)
   }
   /** Verify everything reachable from every ref and reflog entry. */
-  async fsck(options?: { onProgress?: (checked: number) => void }): Promise<FsckResult> {
+  async fsck(options?: FsckOptions): Promise<FsckResult> {
     const { fsck } = await import('./fsck.js')
     return fsck(this, options)
   }

@@ -122,6 +122,22 @@ describe.each(SETUPS)('fsck ($name)', ({ open, corrupt }) => {
     expect(chunk.problem).toContain(big.toString())
   })
 
+  it('lists records linking to blocks not in the store apart (accepted with allowDangling): ok unless strict', async () => {
+    const elsewhere = encodeNode({ kept: 'at another site' }).cid
+    await repo.commit({ ref: 'main', author: AUTHOR, time: 9_000, message: 'link out', allowDangling: true, edits: [record('runs/3.json', { used: elsewhere, loss: 0.2 })] })
+    const r = await repo.fsck()
+    expect(r.ok).toBe(true)
+    expect(r.problems).toEqual([])
+    expect(r.danglingCount).toBe(1)
+    expect(r.dangling).toEqual([{ cid: cidToString((await repo.resolveEntry('main:runs/3.json')).entry.cid), path: 'runs/3.json', links: [`used → ${cidToString(elsewhere)}`] }])
+    const strict = await repo.fsck({ strict: true })
+    expect(strict.ok).toBe(false)
+    expect(strict.problems.map((p) => [p.path, p.as, p.problem, p.refs.filter((n) => !n.includes('@{'))])).toEqual([
+      ['runs/3.json', 'record', `record links to blocks not in the store: used → ${cidToString(elsewhere)}`, ['main']],
+    ])
+    expect(strict.dangling).toEqual([])
+  })
+
   it('reports a block missing from the store', async () => {
     const gone = new Repository({ ...repo.store, blocks: withoutBlocks(repo.store.blocks, [shared, chunks[0]!]), close: async () => {} })
     const r = await gone.fsck()
