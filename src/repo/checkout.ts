@@ -10,6 +10,7 @@ import { formatRecordJson } from '../model/record.js'
 import type { EntryKind, TreeEntry } from '../model/tree.js'
 import type { Repository } from './repository.js'
 import { resolveCommit } from './resolve.js'
+import { removeStaleTempFiles, tempNameFor, trackTempFile } from '../util/temp-files.js'
 
 export interface CheckoutOptions {
   /** Directory to write into (created if missing). */
@@ -77,19 +78,31 @@ export async function checkout(repo: Repository, rev: string, options: CheckoutO
   let done = 0
   const written: CheckoutResult['written'] = []
   let unchanged = 0
+  const swept = new Set<string>()
   for (const { path, entry, target, same } of plan) {
     if (same) {
       unchanged++
       continue
     }
-    await mkdir(dirname(target), { recursive: true })
-    const temp = `${target}.pedigree-tmp-${process.pid}`
+    const dir = dirname(target)
+    await mkdir(dir, { recursive: true })
+    // What a checkout killed outright (SIGKILL, a crash) left in this folder goes first.
+    if (!swept.has(dir)) {
+      swept.add(dir)
+      await removeStaleTempFiles(dir)
+    }
+    // Written whole under a temporary name, then renamed: an interrupted checkout leaves the
+    // old file (or none), never half of one, and removes its temporary file on the way out.
+    const temp = tempNameFor(target)
+    const release = trackTempFile(temp)
     try {
       await pipeline(Readable.from(contentOf(repo, entry, (n) => onProgress?.({ bytes: done + n, totalBytes, path }))), createWriteStream(temp))
       await rename(temp, target)
     } catch (e) {
       await rm(temp, { force: true })
       throw e
+    } finally {
+      release()
     }
     done += entry.size
     written.push({ path, kind: entry.kind, size: entry.size, cid: entry.cid })

@@ -20,6 +20,7 @@ import { IncompleteDagError } from './errors.js'
 import { VerifiedWriter, refValues } from './receive.js'
 import { checkRemoteName, trackingRef } from './remote.js'
 import type { SyncProgress } from './transport.js'
+import { trackTempFile } from '../util/temp-files.js'
 
 /*
  * A bundle is a CARv1 file (https://ipld.io/specs/transport/car/carv1/) that any IPFS
@@ -102,6 +103,8 @@ export async function createBundle(repo: Repository, file: string, { refs: names
   const roots = [refsBlock.cid, ...refs.map((r) => r.cid).filter((c) => values.addNew(c))]
 
   const tmp = `${file}.${process.pid}.tmp`
+  // Removed if the process is interrupted: a bundle of a large store is large.
+  const release = trackTempFile(tmp)
   const { writer, out } = CarWriter.create(roots)
   const written = pipeline(Readable.from(out), createWriteStream(tmp))
   let blocks = 0
@@ -126,6 +129,8 @@ export async function createBundle(repo: Repository, file: string, { refs: names
     await written.catch(() => {})
     await rm(tmp, { force: true })
     throw e
+  } finally {
+    release()
   }
   return { file, roots, refs, blocks, bytes: (await stat(file)).size }
 }
