@@ -1,6 +1,6 @@
 import { Command, Flags, type Interfaces } from '@oclif/core'
 import { userInfo, hostname } from 'node:os'
-import { PedigreeError } from '../errors.js'
+import { InvalidInputError, PedigreeError } from '../errors.js'
 import type { Person } from '../model/commit.js'
 import { parsePerson } from '../model/commit.js'
 import { Repository } from '../repo/repository.js'
@@ -87,6 +87,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** Who is acting: --author, else PEDIGREE_AUTHOR ("Name <email>"), else the login name. */
   protected person(flag?: string): Person {
+    if (flag !== undefined && flag.trim() === '') throw new InvalidInputError("--author is empty: expected 'Name <email>' or 'Name'")
     const text = flag ?? process.env.PEDIGREE_AUTHOR
     if (text) return parsePerson(text)
     let name = 'unknown'

@@ -68,12 +68,18 @@ export default class Commit extends BaseCommand<typeof Commit> {
     const { added, modified, removed } = result.changes
     this.log(`[${result.ref} ${cidToString(result.cid)}] ${result.commit.message.split('\n', 1)[0]}`)
     this.log(` ${added} added, ${modified} modified, ${removed} removed`)
+    if (result.skipped.length > 0) {
+      const shown = result.skipped.slice(0, 20).map((s) => `${s.path} (${s.reason})`)
+      const more = result.skipped.length > shown.length ? `, … and ${result.skipped.length - shown.length} more` : ''
+      process.stderr.write(`warning: not committed: ${shown.join(', ')}${more} (symbolic links, special files and stores' .pedigree folders are skipped; commit what a link names with its own DEST=SRC)\n`)
+    }
     return {
       cid: cidToString(result.cid),
       ref: result.ref,
       parent: result.parent ? cidToString(result.parent) : null,
       tree: cidToString(result.commit.tree),
       changes: result.changes,
+      skipped: result.skipped,
     }
   }
 }
@@ -89,7 +95,9 @@ function fileSpec(spec: string): CommitEdit {
     const { dest, src } = splitSpec(spec, 'spec')
     return { type: 'file', path: dest, source: src }
   }
-  return { type: 'file', path: spec.replace(/^(\.\/)+/, '').replace(/\/+$/, ''), source: spec }
+  // `.` (or `./`) is the current folder at the root of the tree, as `git add .`.
+  const path = spec.replace(/^(\.\/)+/, '').replace(/\/+$/, '')
+  return { type: 'file', path: path === '.' ? '' : path, source: spec }
 }
 
 function parseMeta(pairs: string[]): Record<string, unknown> {

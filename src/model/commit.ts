@@ -72,6 +72,10 @@ export function checkPerson(person: unknown, role: string): Person {
   if (!p || typeof p !== 'object') throw new InvalidInputError(`${role} is missing: expected { name, email? }`)
   if (typeof p.name !== 'string' || p.name.trim() === '') throw new InvalidInputError(`${role} has no name: expected { name, email? } with a non-empty name`)
   if (p.email !== undefined && typeof p.email !== 'string') throw new InvalidInputError(`${role}'s email is not a string`)
+  // A newline in a name would forge lines of `log` and `reflog` (git strips them too).
+  for (const [field, text] of [['name', p.name], ['email', p.email]] as const) {
+    if (text !== undefined && /[\x00-\x1f\x7f]/.test(text)) throw new InvalidInputError(`${role}'s ${field} contains a control character (a newline, a tab…): ${JSON.stringify(text)}`)
+  }
   return p as Person
 }
 

@@ -3,8 +3,20 @@ import { InvalidInputError } from '../errors.js'
 /** Longest path accepted, in UTF-16 code units. */
 export const MAX_PATH_LENGTH = 4096
 
-/** Checks a tree path: relative, `/`-separated, no empty, `.` or `..` segments. */
-export function validateTreePath(path: string): string {
+/**
+ * The folder name of a store (`.pedigree`, in any case: file systems that ignore case would
+ * open it as the store). No tree path may hold it as a segment, or a checkout of that tree
+ * could write into a store: replace its database, or point its commands at another process's
+ * socket (as git refuses `.git`).
+ */
+const STORE_SEGMENT = '.pedigree'
+
+/**
+ * Checks a tree path: relative, `/`-separated, no empty, `.`, `..` or `.pedigree` segments.
+ * `removing`: a path being removed may hold `.pedigree` (a tree written before 2026-12 may
+ * have one, and must be able to drop it).
+ */
+export function validateTreePath(path: string, { removing = false }: { removing?: boolean } = {}): string {
   const fail = (why: string): never => {
     throw new InvalidInputError(`invalid tree path '${path}': ${why}`, { path })
   }
@@ -24,6 +36,7 @@ export function validateTreePath(path: string): string {
     if (n === 0 || (n <= 2 && path.charCodeAt(start) === 0x2e && (n === 1 || path.charCodeAt(start + 1) === 0x2e))) {
       return validateTreePathSlowly(path)
     }
+    if (!removing && n === STORE_SEGMENT.length && path.charCodeAt(start) === 0x2e && path.slice(start, i).toLowerCase() === STORE_SEGMENT) return validateTreePathSlowly(path)
     start = i + 1
   }
   return path
@@ -38,6 +51,12 @@ function validateTreePathSlowly(path: string): string {
   for (const seg of path.split('/')) {
     if (seg === '') fail('it has an empty segment')
     if (seg === '.' || seg === '..') fail(`it has a '${seg}' segment`)
+    if (seg.toLowerCase() === STORE_SEGMENT) fail(`it has a '${seg}' segment (a store's folder: a checkout would write into a store)`)
   }
   return path
+}
+
+/** Whether a file or folder name is a store's folder (`.pedigree`, in any case). */
+export function isStoreFolderName(name: string): boolean {
+  return name.length === STORE_SEGMENT.length && name.toLowerCase() === STORE_SEGMENT
 }

@@ -306,7 +306,7 @@ export class ProllyTree {
   async editCounted(root: CID, edits: Iterable<TreeEdit>): Promise<{ root: CID; changes: EditCounts }> {
     const changes: EditCounts = { added: 0, modified: 0, removed: 0 }
     const byPath = new Map<string, TreeEntry | null>()
-    for (const e of edits) byPath.set(validateTreePath(e.path), e.entry)
+    for (const e of edits) byPath.set(validateTreePath(e.path, { removing: e.entry === null }), e.entry)
     if (byPath.size === 0) return { root, changes }
     const sorted = [...byPath.entries()].sort((a, b) => sortKey(a[0], b[0]))
     await this.refusePathConflicts(root, sorted, byPath)

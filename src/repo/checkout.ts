@@ -7,6 +7,7 @@ import type { CID } from '../codec/cid.js'
 import { NotFoundError, RefusedError, UnsafePathError } from '../errors.js'
 import { readFile } from '../model/file.js'
 import { formatRecordJson } from '../model/record.js'
+import { isStoreFolderName } from '../model/tree-path.js'
 import type { EntryKind, TreeEntry } from '../model/tree.js'
 import type { Repository } from './repository.js'
 import { resolveCommit } from './resolve.js'
@@ -129,6 +130,7 @@ export function safeTarget(outDir: string, path: string): string {
   if (isAbsolute(path) || path.startsWith('/') || /^[a-zA-Z]:/.test(path)) throw new UnsafePathError(path, 'it is absolute')
   if (path.split(/[\\/]/).some((s) => s === '..')) throw new UnsafePathError(path, "it contains '..'")
   if (path.split('/').some((s) => s === '' || s === '.')) throw new UnsafePathError(path, 'it has an empty or "." segment')
+  if (path.split(/[\\/]/).some(isStoreFolderName)) throw new UnsafePathError(path, "it has a '.pedigree' segment: it would write into a store")
   const target = resolve(outDir, path)
   const rel = relative(outDir, target)
   if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) throw new UnsafePathError(path, `it resolves outside ${outDir}`)

@@ -2,14 +2,14 @@ import { lstat, open, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CID, DAG_CBOR, MAX_BLOCK_SIZE, cidToString } from '../codec/cid.js'
 import { EncodedRecord, decodeBlock, encodeNode, encodeRecord, linkList, verifyBlock, type Block } from '../codec/block.js'
-import { ConflictError, InvalidInputError, NotFoundError, PedigreeError, StoreError } from '../errors.js'
+import { ConflictError, InvalidInputError, NotFoundError, PedigreeError, RefusedError, StoreError } from '../errors.js'
 import { checkPerson, commitNode, type Commit, type Person } from '../model/commit.js'
 import { readLocalFile, writeFile } from '../model/file.js'
 import { headerLength, parseSafetensors, tensorCutPoints } from '../model/safetensors.js'
 import type { RecordValue } from '../model/record.js'
 import { type TreeEdit, type TreeEntry } from '../model/tree.js'
-import { validateTreePath } from '../model/tree-path.js'
-import { checkRefName } from '../refs/ref-name.js'
+import { isStoreFolderName, validateTreePath } from '../model/tree-path.js'
+import { TAG_PREFIX, checkRefName } from '../refs/ref-name.js'
 import type { Repository } from './repository.js'
 import { indexCommit } from './link-index.js'
 
@@ -70,6 +70,18 @@ export interface CommitResult {
   /** The previous value of the ref (null if it was created). */
   parent: CID | null
   changes: { added: number; modified: number; removed: number }
+  /**
+   * Entries of committed folders that were not committed: symbolic links and special files (a
+   * link may lead outside the folder; commit the file it names with its own DEST=SRC), and
+   * stores' `.pedigree` folders. Paths are as in the tree.
+   */
+  skipped: SkippedSource[]
+}
+
+/** An entry of a committed folder left out of the commit, and why. */
+export interface SkippedSource {
+  path: string
+  reason: 'symlink' | 'special file' | 'store folder'
 }
 
 /**
@@ -87,7 +99,11 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
   checkPerson(author, 'the author')
   if (typeof message !== 'string') throw new InvalidInputError('the commit message is not a string')
   if (options.time !== undefined && !Number.isSafeInteger(options.time)) throw new InvalidInputError(`the commit time ${String(options.time)} is not a whole number of milliseconds since the epoch`)
-  const plan = await planEdits(edits)
+  if (ref.startsWith(TAG_PREFIX) && (await repo.refs.get(ref))) {
+    throw new RefusedError(`refusing to commit on '${ref}': tags do not move (commit on a branch, then \`pedigree tag --force\`)`, { ref })
+  }
+  const skipped: SkippedSource[] = []
+  const plan = await planEdits(edits, { allowEmpty, skipped })
   const written = await storeContents(repo, plan, { allowDangling, onProgress, previous: previousVersions(repo, ref) })
   for (let attempt = 0; ; attempt++) {
     const old = options.expect !== undefined ? options.expect : ((await repo.refs.get(ref)) ?? null)
@@ -113,7 +129,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     onProgress?.({ phase: 'commit', bytes: 0 })
     // The derived indexes follow the ref; a crash in between is caught up by ensureIndexed.
     await indexCommit(repo, block.cid, written.filter((w): w is Extract<Written, { entry: TreeEntry }> => 'entry' in w))
-    return { cid: block.cid, ref, commit: node, parent: old, changes }
+    return { cid: block.cid, ref, commit: node, parent: old, changes, skipped }
   }
 }
 
@@ -126,13 +142,13 @@ type PlannedEdit =
   | { type: 'remove'; path: string }
 
 /** Check every path and source before anything is written, expanding directories. */
-async function planEdits(edits: CommitEdit[]): Promise<PlannedEdit[]> {
+async function planEdits(edits: CommitEdit[], { allowEmpty, skipped }: { allowEmpty: boolean; skipped: SkippedSource[] }): Promise<PlannedEdit[]> {
   const plan: PlannedEdit[] = []
   // A path may be removed and written in one commit (`--rm a a=file` turns the folder `a`
   // into a file); written twice or removed twice, it is a mistake.
   const seen = new Set<string>()
   const add = (e: PlannedEdit): void => {
-    validateTreePath(e.path)
+    validateTreePath(e.path, { removing: e.type === 'remove' })
     const key = `${e.type === 'remove' ? '-' : '+'}${e.path}`
     if (seen.has(key)) throw new InvalidInputError(`path '${e.path}' is given more than once`, { path: e.path })
     seen.add(key)
@@ -148,26 +164,38 @@ async function planEdits(edits: CommitEdit[]): Promise<PlannedEdit[]> {
       throw new InvalidInputError(`cannot read ${e.source}: ${err.message}`, { source: e.source }, { cause: err })
     })
     if (info.isDirectory()) {
-      const files = await listFiles(e.source)
+      // A folder given the empty path is committed at the root of the tree (`pedigree commit .`).
+      const under = (relative: string): string => (e.path === '' ? relative : `${e.path}/${relative}`)
+      const files = await listFiles(e.source, '', (relative, reason) => skipped.push({ path: under(relative), reason }))
       if (files.length === 0) throw new InvalidInputError(`directory ${e.source} has no files to commit`, { source: e.source })
-      for (const f of files) add({ type: 'file', path: `${e.path}/${f.relative}`, source: f.absolute, size: f.size })
+      for (const f of files) add({ type: 'file', path: under(f.relative), source: f.absolute, size: f.size })
     } else if (info.isFile()) add({ type: 'file', path: e.path, source: e.source, size: info.size })
     else throw new InvalidInputError(`${e.source} is neither a file nor a directory`, { source: e.source })
   }
-  if (plan.length === 0) throw new InvalidInputError('no changes given: name files, records or --rm paths to commit')
+  if (plan.length === 0 && !allowEmpty) throw new InvalidInputError('no changes given: name files, records or --rm paths to commit (or use --allow-empty)')
   return plan
 }
 
-async function listFiles(dir: string, prefix = ''): Promise<{ relative: string; absolute: string; size: number }[]> {
+/**
+ * The regular files under `dir`, depth first in name order. Symlinks and special files are
+ * skipped (a link could lead outside the folder), and so are stores' `.pedigree` folders (a
+ * store's live database is not data, and no tree may hold one); each skip is reported.
+ */
+async function listFiles(
+  dir: string,
+  prefix: string,
+  skip: (relative: string, reason: SkippedSource['reason']) => void,
+): Promise<{ relative: string; absolute: string; size: number }[]> {
   const out: { relative: string; absolute: string; size: number }[] = []
   const names = (await readdir(dir)).sort()
   for (const name of names) {
     const absolute = join(dir, name)
     const info = await lstat(absolute)
     const relative = prefix ? `${prefix}/${name}` : name
-    if (info.isDirectory()) out.push(...(await listFiles(absolute, relative)))
+    if (isStoreFolderName(name)) skip(relative, 'store folder')
+    else if (info.isDirectory()) out.push(...(await listFiles(absolute, relative, skip)))
     else if (info.isFile()) out.push({ relative, absolute, size: info.size })
-    // Symlinks and special files are skipped: a link could point outside the directory.
+    else skip(relative, info.isSymbolicLink() ? 'symlink' : 'special file')
   }
   return out
 }

@@ -169,6 +169,21 @@ describe.each(BACKENDS)('checkout ($name)', ({ open }) => {
     expect(await readFile(join(out, 'a/b'), 'utf8')).toBe('b')
   })
 
+  it("refuses, before writing anything, a revision with a path into a '.pedigree' folder (a store's own files)", async () => {
+    // Commits refuse such paths; an older pedigree or a remote could still deliver them. A
+    // checkout with -o . would otherwise replace the store's database or its DAEMON file.
+    await commitAt(repo, 'evil', 2, [text('ok.txt', 'fine'), text('garbage', 'GARBAGE\n')])
+    const garbage = (await repo.resolveEntry('evil:garbage')).entry
+    const leaf = encodeNode({ kind: 'tree', level: 0, entries: [['.pedigree/DAEMON', garbage], ['ok.txt', (await repo.resolveEntry('evil:ok.txt')).entry]] })
+    const commit = encodeNode(commitNode({ tree: leaf.cid, parents: [], author: AUTHOR, time: T0, message: 'evil' }))
+    await repo.blocks.putMany([leaf, commit])
+    await repo.refs.update('evil', { next: commit.cid, expect: (await repo.refs.get('evil')) ?? null, who: AUTHOR, message: 'evil' })
+    const err = await repo.checkout('evil', { outDir: out, force: true }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(UnsafePathError)
+    expect((err as UnsafePathError).data.path).toBe('.pedigree/DAEMON')
+    expect(await listTree(out)).toEqual([])
+  })
+
   it('refuses, before writing anything, when a file on disk sits where a directory is needed', async () => {
     await commitAt(repo, 'main', 2, [text('a.txt', 'a'), text('model/w.bin', 'w')])
     await mkdir(out)
@@ -192,7 +207,7 @@ describe.each(BACKENDS)('checkout ($name)', ({ open }) => {
 
 describe('safeTarget', () => {
   it('refuses paths that would leave the output directory', () => {
-    for (const bad of ['../x', '/etc/passwd', 'a/../../b', 'a/..', '..', 'a//b', './a', 'a/./b', 'C:/x', '..\\x']) {
+    for (const bad of ['../x', '/etc/passwd', 'a/../../b', 'a/..', '..', 'a//b', './a', 'a/./b', 'C:/x', '..\\x', '.pedigree/store/CURRENT', 'p/.PEDIGREE/FORMAT']) {
       expect(() => safeTarget('/tmp/out', bad), bad).toThrow(UnsafePathError)
     }
     expect(safeTarget('/tmp/out', 'a/b.txt')).toBe('/tmp/out/a/b.txt')

@@ -67,8 +67,11 @@ describe.each(BACKENDS)('commit ($name)', ({ open }) => {
     await writeFile(join(fx.dir, 'outside.txt'), 'secret\n')
     await symlink(join(fx.dir, 'outside.txt'), join(src, 'data', 'link.txt'))
     await symlink(join(src, 'data', 'deep'), join(src, 'data', 'dirlink'))
+    // A store inside the folder (its live database is not data; no tree may hold one).
+    await mkdir(join(src, 'data', 'deep', '.Pedigree', 'store'), { recursive: true })
+    await writeFile(join(src, 'data', 'deep', '.Pedigree', 'FORMAT'), 'x')
 
-    await repo.commit({
+    const r = await repo.commit({
       ref: 'main',
       author: AUTHOR,
       message: 'files',
@@ -78,6 +81,12 @@ describe.each(BACKENDS)('commit ($name)', ({ open }) => {
       ],
     })
     expect(await paths(repo)).toEqual(['inputs/a.txt', 'inputs/deep/b.txt', 'inputs/deep/deeper/c.txt', 'inputs/deep/empty.txt', 'model/weights.bin'])
+    // Each entry left out is reported, with why.
+    expect(r.skipped).toEqual([
+      { path: 'inputs/deep/.Pedigree', reason: 'store folder' },
+      { path: 'inputs/dirlink', reason: 'symlink' },
+      { path: 'inputs/link.txt', reason: 'symlink' },
+    ])
     const c = await repo.show('main:inputs/deep/deeper/c.txt')
     if (c.type !== 'file') throw new Error('not a file')
     expect((await bytesOf(c.content())).toString()).toBe('C\n')
@@ -172,10 +181,17 @@ describe.each(BACKENDS)('commit ($name)', ({ open }) => {
     expect(await repo.reflog('main')).toHaveLength(1)
 
     const empty = await repo.commit({ ref: 'main', author: AUTHOR, time: T0 + 2000, message: 'marker', allowEmpty: true, edits: [record('a.json', { a: 1 })] })
+    // With no edits at all, as `git commit --allow-empty`: on an existing ref and as a new ref's first commit.
+    const marker = await repo.commit({ ref: 'main', author: AUTHOR, time: T0 + 2500, message: 'marker 2', allowEmpty: true, edits: [] })
+    expect(marker.parent?.toString()).toBe(empty.cid.toString())
+    expect(marker.commit.tree.toString()).toBe(empty.commit.tree.toString())
+    const root = await repo.commit({ ref: 'fresh', author: AUTHOR, time: T0 + 2600, message: 'root', allowEmpty: true, edits: [] })
+    expect(root.parent).toBeNull()
+    expect(await paths(repo, 'fresh')).toEqual([])
     expect(empty.parent?.equals(first.cid)).toBe(true)
     expect(empty.commit.tree.equals(first.commit.tree)).toBe(true)
     expect(empty.changes).toEqual({ added: 0, modified: 0, removed: 0 })
-    expect(await repo.reflog('main')).toHaveLength(2)
+    expect(await repo.reflog('main')).toHaveLength(3)
   })
 
   it('leaves the ref unchanged on bad input: missing source, duplicate path, unsafe path, removing nothing', async () => {
@@ -211,6 +227,19 @@ describe.each(BACKENDS)('commit ($name)', ({ open }) => {
     await expect(repo.commit({ ref: 'main', author: AUTHOR, edits: [] })).rejects.toBeInstanceOf(InvalidInputError)
     await unchanged()
 
+    // A path into a store's folder, in any case: a checkout of it would write into a store.
+    for (const path of ['.pedigree/store/CURRENT', 'proj/.PEDIGREE/FORMAT', '.pedigree']) {
+      const e = await commitAt(repo, 'main', 5, [text(path, 'GARBAGE\n')]).catch((err: unknown) => err)
+      expect(e, path).toBeInstanceOf(InvalidInputError)
+      expect((e as InvalidInputError).message).toMatch(/'\.pedigree' segment/i)
+      await unchanged()
+    }
+    // A newline in the author's name would forge lines of log and reflog.
+    const forged = await repo.commit({ ref: 'main', author: { name: 'Ana\nDate:   1999-01-01' }, edits: [record('z.json', { z: 1 })] }).catch((err: unknown) => err)
+    expect(forged).toBeInstanceOf(InvalidInputError)
+    expect((forged as InvalidInputError).message).toContain('control character')
+    await unchanged()
+
     // A library caller's author, message and time (from JavaScript, where the types do not hold).
     const badOptions: Array<[Record<string, unknown>, string]> = [
       [{ author: undefined }, 'the author is missing'],
@@ -227,6 +256,20 @@ describe.each(BACKENDS)('commit ($name)', ({ open }) => {
       expect((e as InvalidInputError).message, why).toContain(why)
     }
     await unchanged()
+  })
+
+  it('refuses to commit on a tag, lightweight or annotated, leaving it where it was', async () => {
+    const first = await commitAt(repo, 'main', 1, [record('a.json', { a: 1 })])
+    await repo.tag('v1', 'main', { tagger: AUTHOR, message: 'release' })
+    await repo.tag('light', 'main', { tagger: AUTHOR })
+    for (const ref of ['tags/v1', 'tags/light']) {
+      const before = await repo.refs.get(ref)
+      const e = await commitAt(repo, ref, 2, [record('b.json', { b: 1 })]).catch((err: unknown) => err)
+      expect((e as PedigreeError).code, ref).toBe('ERR_REFUSED')
+      expect((e as PedigreeError).message).toContain('tags do not move')
+      expect((await repo.refs.get(ref))?.toString()).toBe(before?.toString())
+    }
+    expect((await repo.resolve('tags/light')).cid.toString()).toBe(first.cid.toString())
   })
 
   it('refuses a record link to a CID not in the store unless allowDangling', async () => {
