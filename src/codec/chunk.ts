@@ -147,12 +147,20 @@ export interface ChunkLease {
  * 1 s per GiB here, more than hashing it). Chunks never released are simply not reused.
  * The windows are SharedArrayBuffers, so that a worker thread can hash a chunk in place.
  *
+ * `expectedSize` (a file's size from stat) makes the first window fit a small file: a commit
+ * of 20,000 small files otherwise allocates 20,000 windows of 2 MiB, which the garbage
+ * collector frees too late to keep memory down. A source that turns out longer is still cut
+ * whole, with the same chunks.
+ *
  * @example
  *   for await (const lease of chunkLeases(source)) { await store(lease.bytes); lease.release() }
  */
-export function chunkLeases(source: AsyncIterable<Uint8Array>): AsyncGenerator<ChunkLease> {
-  return cutStream(source, true)
+export function chunkLeases(source: AsyncIterable<Uint8Array>, { expectedSize }: { expectedSize?: number } = {}): AsyncGenerator<ChunkLease> {
+  return cutStream(source, true, expectedSize)
 }
+
+/** Windows smaller than this are plain memory: their chunks are hashed on the calling thread anyway. */
+const SMALL_WINDOW = 64 * 1024
 
 const MiB = 1024 * KiB
 /**
@@ -172,7 +180,7 @@ class Window {
   constructor(readonly bytes: Uint8Array) {}
 }
 
-async function* cutStream(source: AsyncIterable<Uint8Array>, recycle: boolean): AsyncGenerator<ChunkLease> {
+async function* cutStream(source: AsyncIterable<Uint8Array>, recycle: boolean, expectedSize?: number): AsyncGenerator<ChunkLease> {
   const max = CHUNKER.max
   const spare: Window[] = []
   const reuse = (w: Window): void => {
@@ -197,8 +205,10 @@ async function* cutStream(source: AsyncIterable<Uint8Array>, recycle: boolean): 
       },
     }
   }
-  const allocate = (n: number): Window => new Window(new Uint8Array(recycle ? new SharedArrayBuffer(n) : new ArrayBuffer(n)))
-  let win = allocate(2 * max)
+  const allocate = (n: number): Window => new Window(new Uint8Array(recycle && n >= SMALL_WINDOW ? new SharedArrayBuffer(n) : new ArrayBuffer(n)))
+  // A window that fills up moves its uncut bytes to a new one, so a first window smaller than
+  // `max` (a small file's) changes no cut: every cut is made with `max` bytes buffered or at the end.
+  let win = allocate(expectedSize !== undefined && expectedSize < 2 * max ? Math.max(expectedSize + 1, 64) : 2 * max)
   let start = 0
   let len = 0
   for await (const piece of source) {

@@ -3,8 +3,10 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { encodeNode } from '../../src/codec/block.js'
 import { ConflictError, InvalidInputError, NotFoundError, PedigreeError } from '../../src/errors.js'
+import type { CommitEdit } from '../../src/repo/commit.js'
 import type { Repository } from '../../src/repo/repository.js'
 import { AUTHOR, BACKENDS, T0, bytesOf, collect, commitAt, memoryRepo, record, text, type RepoFixture } from './fixture.js'
+import { seededBytes } from '../store/fixture.js'
 
 const GOLDEN_RECORD = {
   type: 'task',
@@ -302,6 +304,39 @@ describe.each(BACKENDS)('commit ($name)', ({ open }) => {
     const entries = Object.fromEntries((await collect(repo.ls('main'))).map((e) => [e.path, e.cid.toString()]))
     expect(entries).toEqual({ 'notes.txt': GOLDEN_HELLO_CID, 'runs/1.json': GOLDEN_RECORD_CID })
     expect(r.cid.toString()).toBe(GOLDEN_COMMIT_CID)
+  })
+
+  it('gives a file from disk the CID of the same bytes given in memory, at every size around the small-file path', async () => {
+    // Files up to 64 KiB are read whole and batched; larger ones are streamed through the
+    // chunker. The CID must not depend on which way a file went, nor on its name.
+    const sizes = [0, 1, 6, 64 * 1024 - 1, 64 * 1024, 64 * 1024 + 1, 1024 * 1024, 1024 * 1024 + 1, 3 * 1024 * 1024]
+    const src = join(fx.dir, 'sizes')
+    await mkdir(src)
+    const edits: CommitEdit[] = []
+    const inMemory: CommitEdit[] = []
+    for (const [i, size] of sizes.entries()) {
+      const bytes = seededBytes(i + 1, size)
+      const name = i % 2 ? `f${i}.safetensors` : `f${i}.bin`
+      await writeFile(join(src, name), bytes)
+      edits.push({ type: 'file', path: `disk/${name}`, source: join(src, name) })
+      inMemory.push({ type: 'bytes', path: `memory/${name}`, bytes })
+      // A stream has no size to size its memory by: the same CID all the same.
+      inMemory.push({ type: 'stream', path: `stream/${name}`, stream: (async function* () { yield bytes })() })
+    }
+    await writeFile(join(src, 'hello.txt'), 'hello\n')
+    edits.push({ type: 'file', path: 'disk/hello.txt', source: join(src, 'hello.txt') })
+    await repo.commit({ ref: 'main', author: AUTHOR, message: 'sizes', edits: [...edits, ...inMemory] })
+    const byPath = Object.fromEntries((await collect(repo.ls('main'))).map((e) => [e.path, e]))
+    expect(byPath['disk/hello.txt']!.cid.toString()).toBe(GOLDEN_HELLO_CID)
+    for (const [i, size] of sizes.entries()) {
+      const name = i % 2 ? `f${i}.safetensors` : `f${i}.bin`
+      expect(byPath[`disk/${name}`]!.cid.toString(), name).toBe(byPath[`memory/${name}`]!.cid.toString())
+      expect(byPath[`stream/${name}`]!.cid.toString(), name).toBe(byPath[`memory/${name}`]!.cid.toString())
+      expect(byPath[`disk/${name}`]!.size, name).toBe(size)
+      const shown = await repo.show(`main:disk/${name}`)
+      if (shown.type !== 'file') throw new Error('not a file')
+      expect((await bytesOf(shown.content())).equals(Buffer.from(seededBytes(i + 1, size))), name).toBe(true)
+    }
   })
 
   it('lands every one of 8 concurrent commits to one ref', async () => {
