@@ -4,6 +4,7 @@ import { InvalidInputError, PedigreeError } from '../errors.js'
 import type { Person } from '../model/commit.js'
 import { parsePerson } from '../model/commit.js'
 import { Repository } from '../repo/repository.js'
+import { clearProgress } from './progress.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -105,6 +106,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
+    // The reader of stdout went away (`pedigree show … | head`): stop quietly, as git does.
+    if ((err as NodeJS.ErrnoException).code === 'EPIPE') return
     if (!(err instanceof PedigreeError)) {
       if (err.oclif) {
         // A usage error (unknown flag, bad flag value, missing argument). oclif's own --json
@@ -123,6 +126,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   private report(err: PedigreeError, code: number): void {
     process.exitCode = code
+    clearProgress()
     if (this.jsonEnabled()) {
       process.stdout.write(JSON.stringify({ error: { code: err.code, message: err.message, data: err.data } }, null, 2) + '\n')
     } else {

@@ -2,6 +2,15 @@
  * A one-line progress meter on stderr: bytes, rate and ETA. Drawn only on a terminal and
  * never under --json (the caller decides with `enabled`); at most ten redraws a second.
  */
+/** The stream on which a progress line is drawn now, if any (an error must clear it first). */
+let shown: NodeJS.WriteStream | undefined
+
+/** Erase a progress line still drawn (before an error message, so the two do not share a line). */
+export function clearProgress(): void {
+  shown?.write('\r\x1b[2K')
+  shown = undefined
+}
+
 export class ProgressLine {
   private readonly started = Date.now()
   private lastDraw = 0
@@ -27,13 +36,17 @@ export class ProgressLine {
       line += ` / ${formatBytes(total)} (${pct.toFixed(0)}%), ${formatBytes(rate)}/s, ETA ${formatDuration(eta)}`
     } else line += `, ${formatBytes(rate)}/s`
     if (detail) line += `  ${detail}`
-    const width = this.stream.columns ?? 100
+    // A terminal that reports no width (0, as under `script`) gets a common one.
+    const width = this.stream.columns || 100
     this.stream.write(`\r${line.slice(0, width - 1).padEnd(Math.min(width - 1, line.length + 10))}`)
     this.drawn = true
+    shown = this.stream
   }
 
   done(): void {
     if (this.enabled && this.drawn) this.stream.write('\r\x1b[2K')
+    this.drawn = false
+    if (shown === this.stream) shown = undefined
   }
 }
 

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs'
-import { lstat, mkdir, realpath, rename, rm, stat } from 'node:fs/promises'
+import { lstat, realpath, rename, rm, stat } from 'node:fs/promises'
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
@@ -11,6 +11,7 @@ import { isStoreFolderName } from '../model/tree-path.js'
 import type { EntryKind, TreeEntry } from '../model/tree.js'
 import type { Repository } from './repository.js'
 import { resolveCommit } from './resolve.js'
+import { makeDirs } from '../util/make-dirs.js'
 import { removeStaleTempFiles, tempNameFor, trackTempFile } from '../util/temp-files.js'
 
 export interface CheckoutOptions {
@@ -55,7 +56,7 @@ export async function checkout(repo: Repository, rev: string, options: CheckoutO
     if (selected.length === before && clean) throw new NotFoundError('path', clean, `not in ${rev}`, { rev, path: clean })
   }
   // Plan: every target must stay inside outDir, and nothing that differs may be overwritten.
-  await mkdir(outDir, { recursive: true })
+  await makeDirs(outDir, 'output folder')
   const realOut = await realpath(outDir)
   const plan: { path: string; entry: TreeEntry; target: string; same: boolean }[] = []
   const selectedPaths = new Set(selected.map(([path]) => path))
@@ -86,7 +87,7 @@ export async function checkout(repo: Repository, rev: string, options: CheckoutO
       continue
     }
     const dir = dirname(target)
-    await mkdir(dir, { recursive: true })
+    await makeDirs(dir)
     // What a checkout killed outright (SIGKILL, a crash) left in this folder goes first.
     if (!swept.has(dir)) {
       swept.add(dir)

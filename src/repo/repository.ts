@@ -1,4 +1,4 @@
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { readFile, stat, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import type { CID } from '../codec/cid.js'
@@ -35,6 +35,7 @@ import type { QueryOptions, QueryRow } from './query.js'
 import type { DuOptions, DuResult } from './du.js'
 import type { RecordValue } from '../model/record.js'
 import type { Person } from '../model/commit.js'
+import { makeDirs } from '../util/make-dirs.js'
 
 /** Name of the folder that holds a store, found upward from the working directory. */
 export const STORE_DIRNAME = '.pedigree'
@@ -108,7 +109,7 @@ export class Repository {
       // The remote store first: if it cannot be created, nothing is left behind here.
       const repo = await Repository.initS3(options.store, options)
       try {
-        await mkdir(root, { recursive: true })
+        await makeDirs(root, 'store folder')
         await writeFile(join(root, STORE_FILE), `${repo.location}\n`)
         await writeFile(join(root, FORMAT_FILE), FORMAT)
       } catch (e) {
@@ -117,7 +118,7 @@ export class Repository {
       }
       return repo
     }
-    await mkdir(root, { recursive: true })
+    await makeDirs(root, 'store folder')
     const store = await openLevelStore(root, options)
     await writeFile(join(root, FORMAT_FILE), FORMAT)
     const repo = new Repository(store)

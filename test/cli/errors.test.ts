@@ -220,6 +220,24 @@ describe('errors under --json: one JSON error object on stdout, non-zero exit', 
     expect(nothing.error.code).toBe('ERR_NOTHING_TO_COMMIT')
   })
 
+  it('an unknown command (2): a clear message, and the error document under --json', async () => {
+    const r = await jsonError(['nosuchcmd'])
+    expect(r.code).toBe(EXIT.invalid)
+    expect(r.error).toMatchObject({ code: 'ERR_INVALID_INPUT', data: { command: 'nosuchcmd' } })
+    const text = await runCli(['ref', 'nosuch'], { cwd: repo })
+    expect(text.code).toBe(EXIT.invalid)
+    expect(text.stderr).toBe("error: unknown command 'ref nosuch' (see `pedigree --help` for the commands)\n")
+  })
+
+  it('a checkout into a path that is a file, or under one (2), naming the file', async () => {
+    await writeFile(join(dir, 'a-file'), 'x')
+    for (const out of [join(dir, 'a-file'), join(dir, 'a-file', 'sub')]) {
+      const r = await jsonError(['checkout', 'main', '-o', out])
+      expect(r.code, out).toBe(EXIT.invalid)
+      expect(r.error.message).toContain(`${join(dir, 'a-file')} is a file, not a folder`)
+    }
+  })
+
   it('usage errors (unknown flag, missing required flag, bad flag value) have the same shape', async () => {
     for (const args of [['log', '--bogus'], ['checkout', 'main'], ['log', '-n', 'abc']]) {
       const r = await jsonError(args)

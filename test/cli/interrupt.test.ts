@@ -11,6 +11,8 @@ import { BIN, runCli } from './run-cli.js'
 // it must not leave that temporary file (a partial multi-GB checkpoint) behind.
 
 const MiB = 1024 * 1024
+// vitest sets NODE_ENV=test, which puts oclif in development mode (it then warns on stderr).
+const { NODE_ENV: _unused, ...cliEnv } = process.env
 
 /** A process id that no process has now: a child that has already exited. */
 async function deadPid(): Promise<number> {
@@ -37,7 +39,7 @@ describe('an interrupted checkout', () => {
   it('Ctrl-C mid-file: the process ends by SIGINT, and neither the temporary file nor a partial file is left', { timeout: 120_000 }, async () => {
     const out = join(fx.dir, 'out')
     const temp = join(out, 'model', `weights.bin.pedigree-tmp-`)
-    const child = spawn(process.execPath, [BIN, 'checkout', 'main', '-o', out], { cwd: fx.dir, stdio: 'ignore' })
+    const child = spawn(process.execPath, [BIN, 'checkout', 'main', '-o', out], { cwd: fx.dir, env: cliEnv, stdio: 'ignore' })
     const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })))
     // Wait until its temporary file exists, then interrupt.
     const name = `${temp}${child.pid}`
@@ -48,6 +50,17 @@ describe('an interrupted checkout', () => {
     const { signal } = await ended
     expect(signal).toBe('SIGINT')
     expect(await readdir(join(out, 'model'))).toEqual([])
+  })
+
+  it('a reader that stops early (`show … | head -c 10`): the process ends quietly with 0, no EPIPE error', { timeout: 60_000 }, async () => {
+    const child = spawn(process.execPath, [BIN, 'show', 'main:model/weights.bin'], { cwd: fx.dir, env: cliEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
+    const ended = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()))
+    child.stdout.destroy()
+    expect(await ended).toBe(0)
+    expect(stderr).toBe('')
   })
 
   it('a temporary file left by a checkout killed outright is removed by the next one; one of a running process is left alone', { timeout: 120_000 }, async () => {
