@@ -113,6 +113,8 @@ function parseMeta(pairs: string[]): Record<string, unknown> {
       } catch {
         value = raw
       }
+      // A number that would not print back as written (`1.10`, a 20-digit id) stays text.
+      if (typeof value === 'number' && String(value) !== raw) value = raw
     }
     meta[pair.slice(0, eq)] = value
   }

@@ -73,6 +73,12 @@ describe('pedigree, the main story', { timeout: 20_000 }, () => {
         'site=aps',
         '--meta',
         'tags=["a",1]',
+        '--meta',
+        'version=1.10',
+        '--meta',
+        'seed=12345678901234567890',
+        '--meta',
+        'lr=0.5',
         '-m',
         'first run',
       ],
@@ -84,6 +90,12 @@ describe('pedigree, the main story', { timeout: 20_000 }, () => {
     c1 = m![1]!
     expect(r.stdout).toContain('6 added, 0 modified, 0 removed')
     expect(r.stderr).toBe('') // no terminal: no progress line
+  })
+
+  it('keeps --meta values as written: JSON where it round-trips, text where a number would change', async () => {
+    const { code, json } = await runJson(['show', c1], { cwd })
+    expect(code).toBe(0)
+    expect(json.meta).toEqual({ site: 'aps', tags: ['a', 1], version: '1.10', seed: '12345678901234567890', lr: 0.5 })
   })
 
   it('commits a second version (--json): one added, two modified, one removed', async () => {
@@ -108,7 +120,7 @@ describe('pedigree, the main story', { timeout: 20_000 }, () => {
     expect(first).toBe(0)
     expect(second).toBeGreaterThan(first)
     expect(r.stdout).toContain('Author: Test <t@example.org>')
-    expect(r.stdout).toContain('Meta:   site=aps tags=["a",1]')
+    expect(r.stdout).toContain('Meta:   lr=0.5 seed=12345678901234567890 site=aps tags=["a",1] version=1.10')
     expect(r.stdout).toContain('    first run')
     expect(r.stdout).toContain('    second run')
     expect(r.stdout).toMatch(/^Date: {3}\d{4}-\d\d-\d\dT/m)
