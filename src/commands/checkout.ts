@@ -34,7 +34,7 @@ export default class Checkout extends BaseCommand<typeof Checkout> {
     })
     progress.done()
     const bytes = r.written.reduce((n, w) => n + w.size, 0)
-    this.log(`checked out ${r.written.length} entries (${formatBytes(bytes)}) of ${cidToString(r.commit)} into ${r.outDir}${r.unchanged ? `; ${r.unchanged} already up to date` : ''}`)
+    this.log(`checked out ${r.written.length} ${r.written.length === 1 ? 'entry' : 'entries'} (${formatBytes(bytes)}) of ${cidToString(r.commit)} into ${r.outDir}${r.unchanged ? `; ${r.unchanged} already up to date` : ''}`)
     return {
       commit: cidToString(r.commit),
       outDir: r.outDir,

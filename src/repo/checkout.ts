@@ -45,15 +45,28 @@ export async function checkout(repo: Repository, rev: string, options: CheckoutO
   const outDir = resolve(options.outDir)
   const { cid, commit } = await resolveCommit(repo, rev)
   const selected: [string, TreeEntry][] = []
+  // Paths named twice, or inside a folder also named (`config config/train.json`), are written once.
+  const chosen = new Set<string>()
+  const choose = (path: string, entry: TreeEntry): void => {
+    if (chosen.has(path)) return
+    chosen.add(path)
+    selected.push([path, entry])
+  }
   for (const wanted of paths.length ? paths : ['']) {
-    const clean = wanted.replace(/\/+$/, '')
-    const before = selected.length
+    const clean = wanted.replace(/^(\.\/)+/, '').replace(/\/+$/, '')
+    let found = false
     if (clean) {
       const exact = await repo.trees.get(commit.tree, clean)
-      if (exact) selected.push([clean, exact])
+      if (exact) {
+        choose(clean, exact)
+        found = true
+      }
     }
-    for await (const item of repo.trees.entries(commit.tree, { prefix: clean ? `${clean}/` : '' })) selected.push(item)
-    if (selected.length === before && clean) throw new NotFoundError('path', clean, `not in ${rev}`, { rev, path: clean })
+    for await (const [path, entry] of repo.trees.entries(commit.tree, { prefix: clean ? `${clean}/` : '' })) {
+      choose(path, entry)
+      found = true
+    }
+    if (!found && clean) throw new NotFoundError('path', clean, `not in ${rev}`, { rev, path: clean })
   }
   // Plan: every target must stay inside outDir, and nothing that differs may be overwritten.
   await makeDirs(outDir, 'output folder')

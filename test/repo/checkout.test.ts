@@ -137,6 +137,12 @@ describe.each(BACKENDS)('checkout ($name)', ({ open }) => {
     expect(await stat(out3).then(() => listTree(out3), () => [])).toEqual([])
   })
 
+  it('writes a path named twice, or inside a folder also named, once; ./ in front is accepted', async () => {
+    await commitAt(repo, 'main', 2, [record('config/train.json', { lr: 0.1 }), text('config/notes.txt', 'n')])
+    const r = await repo.checkout('main', { outDir: out, paths: ['config', 'config/train.json', 'config/', './config/notes.txt'] })
+    expect(r.written.map((w) => w.path).sort()).toEqual(['config/notes.txt', 'config/train.json'])
+  })
+
   it('refuses a symlinked directory in the output that leads outside it, writing nothing anywhere', async () => {
     const outside = join(fx.dir, 'outside')
     await mkdir(outside)
