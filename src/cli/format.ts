@@ -54,6 +54,7 @@ export function diffJson(d: DiffItem): unknown {
     ...(d.fields ? { fields: toDagJson(d.fields) } : {}),
     ...(d.patch ? { patch: d.patch } : {}),
     ...(d.binary ? { binary: true } : {}),
+    ...(d.tooLargeForText ? { tooLargeForText: true } : {}),
     ...(d.storage ? { storage: d.storage } : {}),
     ...(d.tensors ? { tensors: d.tensors } : {}),
     ...(d.note ? { note: d.note } : {}),

@@ -46,7 +46,9 @@ function diffText(d: DiffItem, stat: boolean): string {
     if (body[body.length - 1] === '') body.pop()
     lines.push(...body.map((l) => `     ${l}`))
   }
-  if (d.binary) lines.push(`     binary: ${d.before ? cidToString(d.before.cid).slice(0, 20) : '∅'} → ${d.after ? cidToString(d.after.cid).slice(0, 20) : '∅'}`)
+  const cids = `${d.before ? cidToString(d.before.cid).slice(0, 20) : '∅'} → ${d.after ? cidToString(d.after.cid).slice(0, 20) : '∅'}`
+  if (d.tooLargeForText) lines.push(`     too large for a line diff: ${cids}`)
+  else if (d.binary) lines.push(`     binary: ${cids}`)
   if (d.storage) {
     const stored = d.storage.newStored !== undefined && d.storage.newStored < d.storage.newBytes ? `, ${formatBytes(d.storage.newStored)} stored` : ''
     lines.push(`     storage: ${d.storage.newChunks} of ${d.storage.chunks} chunks new (${formatBytes(d.storage.newBytes)}${stored})`)

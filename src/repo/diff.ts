@@ -35,6 +35,8 @@ export interface DiffItem {
   patch?: string
   /** Files that are binary or too large for a text diff. */
   binary?: boolean
+  /** Set with `binary` when the file was not read for a text diff because it is larger than `maxTextBytes` (it may be text). */
+  tooLargeForText?: boolean
   /** Files: how many chunks and bytes of the new version are not in the old one. */
   storage?: ChunkDelta
   /** `.safetensors` files: tensors added, removed, reshaped or changed. */
@@ -73,8 +75,9 @@ async function describe(repo: Repository, item: DiffItem, maxTextBytes: number):
     item.fields = fieldChanges(oldValue, newValue)
     return
   }
-  const sizes = (before?.size ?? 0) + (after?.size ?? 0)
-  if (sizes <= 2 * maxTextBytes && (before?.size ?? 0) <= maxTextBytes && (after?.size ?? 0) <= maxTextBytes) {
+  const small = (before?.size ?? 0) <= maxTextBytes && (after?.size ?? 0) <= maxTextBytes
+  if (!small) item.tooLargeForText = true
+  if (small) {
     const oldText = before ? asText(await readAll(repo, before)) : ''
     const newText = after ? asText(await readAll(repo, after)) : ''
     if (oldText !== undefined && newText !== undefined) {

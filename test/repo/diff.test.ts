@@ -118,6 +118,19 @@ describe.each(BACKENDS)('diff ($name)', ({ open }) => {
     expect(bin.binary).toBe(true)
     expect(bin.patch).toBeUndefined()
     expect(bin.before!.cid.equals(bin.after!.cid)).toBe(false)
+    expect(bin.tooLargeForText).toBeUndefined()
+  })
+
+  it('says a text file larger than maxTextBytes is too large for a line diff, not binary text', async () => {
+    const lines = (n: number): string => Array.from({ length: n }, (_, i) => `${i}`).join('\n') + '\n'
+    await commitAt(repo, 'main', 10, [text('big.txt', lines(3000))])
+    await commitAt(repo, 'main', 11, [text('big.txt', lines(3001))])
+    const [big] = await collect(repo.diff('main~1', 'main', { maxTextBytes: 4096 }))
+    expect(big).toMatchObject({ path: 'big.txt', binary: true, tooLargeForText: true })
+    expect(big!.patch).toBeUndefined()
+    const [same] = await collect(repo.diff('main~1', 'main'))
+    expect(same!.tooLargeForText).toBeUndefined()
+    expect(same!.patch).toContain('+3000')
   })
 
   it('restricts to a path and everything under it, not siblings sharing the prefix', async () => {
