@@ -45,10 +45,11 @@ export default class Commit extends BaseCommand<typeof Commit> {
         if (stdinUsed) throw new InvalidInputError('only one --record can read stdin')
         stdinUsed = true
       }
-      const text = src === '-' ? await readStdin() : await readFile(src, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      const bytes = src === '-' ? await readStdin() : await readFile(src).catch((e: NodeJS.ErrnoException) => {
         if (e.code === 'ENOENT') throw new NotFoundError('record file', src)
         throw new InvalidInputError(`cannot read ${src}: ${e.message}`)
       })
+      const text = utf8Text(bytes, src === '-' ? '<stdin>' : src)
       edits.push({ type: 'record', path: dest, value: parseRecordJson(text, src === '-' ? '<stdin>' : src) })
     }
     for (const path of flags.rm ?? []) edits.push({ type: 'remove', path: path.replace(/\/+$/, '') })
@@ -121,8 +122,30 @@ function parseMeta(pairs: string[]): Record<string, unknown> {
   return meta
 }
 
-async function readStdin(): Promise<string> {
+async function readStdin(): Promise<Buffer> {
   const parts: Buffer[] = []
   for await (const chunk of process.stdin) parts.push(chunk as Buffer)
-  return Buffer.concat(parts).toString('utf8')
+  return Buffer.concat(parts)
+}
+
+/** JSON is UTF-8: other bytes (Latin-1 text, say) are refused, not turned into U+FFFD. */
+function utf8Text(bytes: Buffer, source: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+  } catch {
+    let at = 0
+    // The first offending byte: the longest prefix that decodes.
+    for (let lo = 0, hi = bytes.length; lo <= hi; ) {
+      const mid = (lo + hi) >> 1
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, mid))
+        at = mid
+        lo = mid + 1
+      } catch {
+        hi = mid - 1
+      }
+    }
+    const line = bytes.subarray(0, at).toString('utf8').split('\n').length
+    throw new InvalidInputError(`${source}: not UTF-8 at byte ${at} (line ${line}); JSON must be UTF-8`, { source, byte: at, line })
+  }
 }

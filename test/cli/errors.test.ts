@@ -220,6 +220,13 @@ describe('errors under --json: one JSON error object on stdout, non-zero exit', 
     expect(nothing.error.code).toBe('ERR_NOTHING_TO_COMMIT')
   })
 
+  it('a record file that is not UTF-8 (2), naming the byte, not stored with U+FFFD in its place', async () => {
+    await writeFile(join(repo, 'latin1.json'), Buffer.from('{"name": "caf\xe9"}', 'latin1'))
+    const r = await jsonError(['commit', '--record', 'r/latin1.json=latin1.json'])
+    expect(r.code).toBe(EXIT.invalid)
+    expect(r.error.message).toBe('latin1.json: not UTF-8 at byte 13 (line 1); JSON must be UTF-8')
+  })
+
   it('an unknown command (2): a clear message, and the error document under --json', async () => {
     const r = await jsonError(['nosuchcmd'])
     expect(r.code).toBe(EXIT.invalid)
