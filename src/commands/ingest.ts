@@ -3,7 +3,8 @@ import { createReadStream, createWriteStream, existsSync, type WriteStream } fro
 import { BaseCommand } from '../cli/base-command.js'
 import { readLines } from '../cli/lines.js'
 import { cidToString } from '../codec/cid.js'
-import { NotFoundError } from '../errors.js'
+import { InvalidInputError, NotFoundError } from '../errors.js'
+import type { IngestReject } from '../repo/ingest.js'
 
 export default class Ingest extends BaseCommand<typeof Ingest> {
   static override summary = 'Commit records from JSON Lines in batches, one commit per batch.'
@@ -11,9 +12,10 @@ export default class Ingest extends BaseCommand<typeof Ingest> {
     'Reads one JSON record per line (Flowcept task documents, OpenLineage RunEvents, …) as a stream.',
     'Links are {"/": "<cid>"}; {"@": "<rev>:<path>"} is resolved to the CID at that path when the line is read.',
     'A bad line stops the ingest before anything of its batch is committed (earlier batches stay),',
-    'unless --skip-bad, which writes bad lines to a rejects file and goes on.',
-    'Running the same ingest again (after a crash or an error) resumes it: a batch whose records the ref',
-    'already holds unchanged is skipped, with a note, so nothing is committed twice.',
+    'unless --skip-bad, which writes bad lines to a rejects file and goes on; if every line is bad, it exits 2.',
+    'Running the same ingest again (same input, path template and branch; after a crash, an error, or to',
+    'add lines appended since) resumes it: the lines an earlier run committed are skipped, checked by the',
+    'digest each ingest commit records in its meta, so nothing is committed twice or put back to an older value.',
   ].join('\n')
   static override examples = [
     '<%= config.bin %> ingest -b main --path-template "tasks/{workflow_id}/{task_id}.json" tasks.jsonl',
@@ -42,6 +44,7 @@ export default class Ingest extends BaseCommand<typeof Ingest> {
     let rejects: WriteStream | undefined
     const rejectsPath = this.flags.rejects ?? (file === '-' ? 'rejects.jsonl' : `${file}.rejects.jsonl`)
     const interactive = this.interactive
+    let firstReject: IngestReject | undefined
     const result = await repo.ingest(lines, {
       ref: this.flags.branch,
       author: this.person(this.flags.author),
@@ -51,6 +54,7 @@ export default class Ingest extends BaseCommand<typeof Ingest> {
       allowDangling: this.flags['allow-dangling'],
       message: this.flags.message,
       onReject: (r) => {
+        firstReject ??= r
         rejects ??= createWriteStream(rejectsPath)
         rejects.write(JSON.stringify(r) + '\n')
       },
@@ -61,11 +65,26 @@ export default class Ingest extends BaseCommand<typeof Ingest> {
     if (interactive) process.stderr.write('\r\x1b[2K')
     if (rejects) await new Promise((resolve) => rejects!.end(resolve))
     this.log(`ingested ${result.records} records from ${result.lines} lines in ${result.commits.length} commit(s) on ${this.flags.branch}`)
-    if (result.skipped.length) {
-      const skippedRecords = result.skipped.reduce((n, b) => n + b.records, 0)
-      this.log(`skipped ${result.skipped.length} batch(es) of ${skippedRecords} records that ${this.flags.branch} already holds unchanged (committed by an earlier run)`)
+    const ingested = result.skipped.filter((b) => b.reason === 'ingested')
+    if (ingested.length) {
+      const records = ingested.reduce((n, b) => n + b.records, 0)
+      this.log(
+        `skipped lines ${ingested[0]!.firstLine}–${ingested[ingested.length - 1]!.lastLine} (${records} records in ${ingested.length} commit(s)): ${this.flags.branch} has them from an earlier ingest of this input`,
+      )
+    }
+    const unchanged = result.skipped.filter((b) => b.reason === 'unchanged')
+    if (unchanged.length) {
+      const records = unchanged.reduce((n, b) => n + b.records, 0)
+      this.log(`skipped ${unchanged.length} batch(es) of ${records} records that ${this.flags.branch} already holds unchanged`)
     }
     if (result.rejected) this.log(`${result.rejected} bad line(s) written to ${rejectsPath}`)
+    // Some bad lines are what --skip-bad is for; all of them is a wrong template or a wrong input.
+    if (result.rejected > 0 && result.records === 0 && result.skipped.length === 0) {
+      throw new InvalidInputError(
+        `every line was rejected (${result.rejected} in ${rejectsPath}; the first, line ${firstReject?.line}: ${firstReject?.error}); nothing was committed`,
+        { rejected: result.rejected, rejectsFile: rejectsPath },
+      )
+    }
     return {
       ref: this.flags.branch,
       lines: result.lines,

@@ -175,22 +175,62 @@ export function hasReferences(value: unknown): boolean {
 
 /**
  * Turn `tasks/{workflow_id}/{task_id}.json` into a function of a record: `{field}` or `{a.b}`
- * take the record's fields, `{_cid}` its CID, `{_line}` its line number.
+ * take the record's fields, `{_cid}` its CID, `{_line}` its line number. A template that no
+ * record could fill (a brace not closed or not opened, an empty field name, no field at all,
+ * or text that makes no tree path whatever the fields hold) is refused here, before a line
+ * is read, with an error naming the template.
  */
 export function compileTemplate(template: string): PathTemplate {
-  const parts = template.split(/(\{[^{}]+\})/)
-  if (!parts.some((p) => p.startsWith('{'))) throw new InvalidInputError(`path template '${template}' has no {field}: every record would land on one path`)
+  const parts = checkTemplate(template)
   return (value, cid, line) =>
     parts
       .map((part) => {
-        if (!part.startsWith('{')) return part
-        const field = part.slice(1, -1)
+        if (typeof part === 'string') return part
+        const { field, keys } = part
         if (field === '_cid') return cidToString(cid)
         if (field === '_line') return String(line)
         let v: unknown = value
-        for (const key of field.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined
+        for (const key of keys) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined
         if (v === undefined || v === null || typeof v === 'object') throw new InvalidInputError(`the path template needs field '${field}', which this record ${v === undefined || v === null ? 'lacks' : 'has as a non-scalar'}`)
         return String(v)
       })
       .join('')
+}
+
+/** A template split into its text and its `{field}`s, or an error saying what is wrong with it. */
+function checkTemplate(template: string): Array<string | { field: string; keys: string[] }> {
+  const bad = (why: string): never => {
+    throw new InvalidInputError(`path template '${template}' ${why}`, { template })
+  }
+  const parts: Array<string | { field: string; keys: string[] }> = []
+  let text = ''
+  for (let i = 0; i < template.length; i++) {
+    const c = template[i]!
+    if (c === '}') bad(`has a '}' at character ${i + 1} with no '{' before it`)
+    if (c !== '{') {
+      text += c
+      continue
+    }
+    const close = template.indexOf('}', i + 1)
+    const reopen = template.indexOf('{', i + 1)
+    if (close < 0 || (reopen >= 0 && reopen < close)) bad(`has a '{' at character ${i + 1} that is not closed by '}'`)
+    const field = template.slice(i + 1, close)
+    if (field === '') bad(`has an empty field name '{}' at character ${i + 1}`)
+    const keys = field.split('.')
+    if (keys.includes('')) bad(`has a field '{${field}}' with an empty name between its dots`)
+    if (text) parts.push(text)
+    text = ''
+    parts.push({ field, keys })
+    i = close
+  }
+  if (text) parts.push(text)
+  if (!parts.some((p) => typeof p !== 'string')) bad('has no {field}: every record would land on one path')
+  // With every field filled by a plain name, the text around the fields must make a tree path:
+  // a leading '/', a '//' or a '..' segment there is wrong for every record.
+  try {
+    validateTreePath(parts.map((p) => (typeof p === 'string' ? p : 'x')).join(''))
+  } catch (e) {
+    bad(`cannot give a valid tree path: ${(e as Error).message}`)
+  }
+  return parts
 }

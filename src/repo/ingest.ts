@@ -1,5 +1,5 @@
 import { CID, cidToString } from '../codec/cid.js'
-import type { EncodedRecord } from '../codec/block.js'
+import { encodeRecord, type EncodedRecord } from '../codec/block.js'
 import { InvalidInputError, NotFoundError, PathConflictError, PedigreeError } from '../errors.js'
 import type { Person } from '../model/commit.js'
 import { fromDagJson, parseRecordJson, type RecordValue } from '../model/record.js'
@@ -18,7 +18,9 @@ import {
   readChunk,
   type EncodedChunk,
   type LineChunk,
+  type ReadLine,
 } from './ingest-line.js'
+import { InputDigest, findIngestChain, ingestMark, type IngestLink } from './ingest-resume.js'
 import type { JobWorker } from '../util/job-worker.js'
 import type { Repository } from './repository.js'
 import { resolveEntry } from './resolve.js'
@@ -34,7 +36,9 @@ export interface IngestOptions {
   pathTemplate?: string
   /**
    * Records per commit (default 1000). A crash loses at most the open batch, and running the
-   * same ingest again resumes it: batches already committed change nothing and are skipped.
+   * same ingest again (same input, same path template, same ref) resumes it: the lines that
+   * an earlier run committed are skipped, checked by the digest each commit records in
+   * `meta.ingest` (see ingest-resume.ts), and the rest are committed.
    */
   batch?: number
   /** Record bad lines through `onReject` and go on, instead of stopping. */
@@ -63,10 +67,11 @@ export interface IngestResult {
   rejected: number
   commits: { cid: CID; records: number; firstLine: number; lastLine: number }[]
   /**
-   * Batches whose records the ref already held exactly (an ingest run again after a crash or
-   * an error): nothing was committed for them.
+   * Lines nothing was committed for: `ingested`, lines an earlier run of this input committed
+   * (one entry per commit of that run, its lines and records), and `unchanged`, batches whose
+   * records the ref held at their paths already.
    */
-  skipped: { records: number; firstLine: number; lastLine: number }[]
+  skipped: { records: number; firstLine: number; lastLine: number; reason: 'ingested' | 'unchanged' }[]
 }
 
 /** A record read and encoded, waiting for its batch's commit; `text`, its line, kept for the rejects file (with skipBad). */
@@ -102,6 +107,16 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
   let inBatch = new Map<string, CID>()
   const resolved = new Map<string, CID>()
 
+  // Resuming (ingest-resume.ts): the digest of the input so far, the earlier run's commits
+  // still to check (found once line 1 is read), the lines read since the last one that
+  // matched (committed only if a later one does not), and where this run's next commit begins.
+  let input = new InputDigest(pathTemplate)
+  let atChecked = input.snapshot(pathTemplate)
+  let chain: IngestLink[] | undefined
+  let held: Line[] = []
+  let head = ''
+  let covered: { line: number; digest: string; cid?: CID } = { line: 0, digest: input.through(0) }
+
   const fail = (line: number, e: unknown, text?: string): void => {
     const message = e instanceof Error ? e.message : String(e)
     if (!skipBad) {
@@ -109,7 +124,7 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
       // Keep the cause's code (a missing reference is ERR_NOT_FOUND), adding where it happened.
       throw new PedigreeError(
         e instanceof PedigreeError ? e.code : 'ERR_INVALID_INPUT',
-        `${message.startsWith('malformed JSON') ? '' : `line ${line}: `}${message}; nothing of the open batch (lines ${first}–${line}) was committed` +
+        `${message.includes(`line ${line}, column `) ? '' : `line ${line}: `}${message}; nothing of the open batch (lines ${first}–${line}) was committed` +
           (result.commits.length ? `, ${result.records} records in ${result.commits.length} earlier batch(es) were` : ''),
         { line, committedRecords: result.records, commits: result.commits.map((c) => cidToString(c.cid)) },
         { cause: e },
@@ -119,25 +134,28 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
     onReject?.({ line, error: message, ...(text !== undefined ? { text } : {}) })
   }
 
-  const flush = async (): Promise<void> => {
+  /** Commit the open batch, which covers the lines read through `through`. */
+  const flush = async (through: number): Promise<void> => {
     if (pending.length === 0) return
     if (!allowDangling) await dropDangling()
     if (pending.length === 0) return
     for (;;) {
       const first = pending[0]!.line
       const last = pending[pending.length - 1]!.line
+      const mark = ingestMark(head, [covered.line + 1, through], covered.digest, input.through(through), pending.length, covered.cid)
       try {
         const r = await commit(repo, {
           ref,
           author,
           message: `${options.message ?? 'ingest'}: ${pending.length} records (lines ${first}–${last})`,
-          meta,
+          meta: { ...meta, ingest: mark },
           allowDangling: true,
           // Each record was encoded to name its path: commit stores that block as it is.
           edits: pending.map((p) => ({ type: 'record' as const, path: p.path, block: p.block })),
         })
         result.records += pending.length
         result.commits.push({ cid: r.cid, records: pending.length, firstLine: first, lastLine: last })
+        covered = { line: through, digest: mark.through, cid: r.cid }
       } catch (e) {
         if (e instanceof PathConflictError) {
           // A record whose path is a folder of the tree, or under a record's path: the later
@@ -150,10 +168,10 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
             continue
           }
         }
-        // The ref holds every record of this batch at its path already (the same ingest run
-        // before, up to a crash or an error): skipping it is what makes a re-run resume.
+        // The ref holds every record of this batch at its path already. Its lines are covered
+        // by this run's next commit, which records them as read.
         if (!(e instanceof PedigreeError && e.code === 'ERR_NOTHING_TO_COMMIT')) throw e
-        result.skipped.push({ records: pending.length, firstLine: first, lastLine: last })
+        result.skipped.push({ records: pending.length, firstLine: first, lastLine: last, reason: 'unchanged' })
       }
       break
     }
@@ -204,9 +222,9 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
   /** Add a record to the open batch, committing the batch before it and after it as needed. */
   const take = async (record: Pending): Promise<void> => {
     // A path seen again (a task's status, updated) ends the batch: each version is a commit.
-    if (inBatch.has(record.path)) await flush()
+    if (inBatch.has(record.path)) await flush(record.line - 1)
     add(record)
-    if (pending.length >= batchSize) await flush()
+    if (pending.length >= batchSize) await flush(record.line)
   }
   const add = (record: Pending): void => {
     pending.push(record)
@@ -214,36 +232,88 @@ export async function ingest(repo: Repository, source: AsyncIterable<string | Re
     if (record.line % 1000 === 0) onProgress?.({ lines: result.lines, records: result.records + pending.length, commits: result.commits.length })
   }
 
+  /** Ingest a line read (its digest added already): a promise only when it has to wait. */
+  const handle = (item: Line): Promise<void> | undefined => {
+    const { line, read } = item
+    if (read === undefined) return readHere(item.item, line).then((record) => (record ? take(record) : undefined))
+    if (read.kind === LINE_RECORD) {
+      // take(), without an await per line when no batch ends here.
+      const record = { path: read.path, block: read.block, line, text: skipBad ? item.item : undefined }
+      if (inBatch.has(record.path) || pending.length + 1 >= batchSize) return take(record)
+      add(record)
+    } else if (read.kind === LINE_BAD) fail(line, read.error, item.item)
+    else if (read.kind === LINE_REFERENCE) return readHere(item.item, line).then((record) => (record ? take(record) : undefined))
+    return undefined
+  }
+
+  /** The earlier run's lines, while they match, are held and then skipped; the first that differs sends them to {@link handle}. */
+  const next = (item: Line): Promise<void> | undefined => {
+    input.add(item.digestText)
+    if (chain === undefined) return startResume(item)
+    if (chain.length === 0) return handle(item)
+    held.push(item)
+    const mark = chain[0]!
+    if (item.line < mark.lines[1]) return undefined
+    const digest = input.through(item.line)
+    if (digest !== mark.through) return giveUpResume()
+    // Committed by the earlier run: skipped.
+    result.skipped.push({ records: mark.records, firstLine: mark.lines[0], lastLine: mark.lines[1], reason: 'ingested' })
+    covered = { line: item.line, digest, cid: mark.cid }
+    atChecked = input.snapshot(pathTemplate)
+    held = []
+    chain.shift()
+    return undefined
+  }
+  /** Line 1: look for an earlier run of this input. */
+  const startResume = async (item: Line): Promise<void> => {
+    head = input.through(1)
+    chain = await findIngestChain(repo, ref, head)
+    input = atChecked.snapshot(pathTemplate)
+    await next(item)
+  }
+  /** The input differs from the earlier run's (or ends before it did): the held lines are ingested after all. */
+  const giveUpResume = async (): Promise<void> => {
+    chain = []
+    input = atChecked.snapshot(pathTemplate)
+    const lines = held
+    held = []
+    for (const h of lines) await next(h)
+  }
+
   const encoder = lineEncoder(pathTemplate, { onWorker: options.encodeOnWorker ?? true })
   try {
     for await (const group of inChunks(source, encoder)) {
       if (!Array.isArray(group)) {
         result.lines = group.line
-        const record = await readHere(group.item, group.line)
-        if (record) await take(record)
+        await next({ line: group.line, item: group.item, digestText: objectDigestText(group.item) })
         continue
       }
       const [chunk, lines] = group
       for (const read of readChunk(chunk)) {
         const line = (result.lines = read.line)
         const text = lines[line - chunk.firstLine]!
-        if (read.kind === LINE_RECORD) {
-          // take(), without an await per line when no batch ends here.
-          const record = { path: read.path, block: read.block, line, text: skipBad ? text : undefined }
-          if (inBatch.has(record.path) || pending.length + 1 >= batchSize) await take(record)
-          else add(record)
-        } else if (read.kind === LINE_BAD) fail(line, read.error, text)
-        else if (read.kind === LINE_REFERENCE) {
-          const record = await readHere(text, line)
-          if (record) await take(record)
-        }
+        const waiting = next({ line, item: text, read, digestText: text })
+        if (waiting) await waiting
       }
     }
-    await flush()
+    if (held.length > 0) await giveUpResume()
+    await flush(result.lines)
   } finally {
     await encoder.close()
   }
   return result
+}
+
+/** A line of the input: its text (or a record object), what the encoder made of it, and what names it in the input's digest. */
+type Line = { line: number; item: string; read: ReadLine; digestText: string } | { line: number; item: RecordValue; read?: undefined; digestText: string }
+
+/** What stands for a record object in the input's digest: the CID of its encoding (as given, references unresolved). */
+function objectDigestText(item: RecordValue): string {
+  try {
+    return `\0${cidToString(encodeRecord(fromDagJson(item) as RecordValue).cid)}`
+  } catch {
+    return '\0bad'
+  }
 }
 
 /**

@@ -151,7 +151,7 @@ describe('killed ingest', () => {
     const second = await runCli(args, { cwd })
     expect(second.code, second.stderr).toBe(0)
     expect(second.stdout).toContain('ingested 0 records from 25 lines in 0 commit(s) on main')
-    expect(second.stdout).toContain('skipped 3 batch(es) of 25 records that main already holds unchanged')
+    expect(second.stdout).toContain('skipped lines 1–25 (25 records in 3 commit(s)): main has them from an earlier ingest of this input')
     expect((await runCli(['reflog', 'main', '--json'], { cwd })).stdout).toBe(before.stdout)
     // A changed record in the last batch: only that batch commits.
     await writeFile(file, Array.from({ length: 25 }, (_, i) => JSON.stringify({ task_id: i, loss: i === 24 ? 0 : i / 25 })).join('\n') + '\n')

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { encodeNode } from '../../src/codec/block.js'
 import { CID, cidToString } from '../../src/codec/cid.js'
-import { fromDagJson, parseRecordJson } from '../../src/model/record.js'
+import { MAX_RECORD_DEPTH, fromDagJson, parseRecordJson } from '../../src/model/record.js'
 
 const LINK = 'bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
 
@@ -36,4 +36,42 @@ describe('parseRecordJson', () => {
     expect(Object.keys(slow)).toEqual(['__proto__', 'b', 'l'])
     expect(Object.getPrototypeOf(slow)).toBe(Object.prototype)
   })
+
+  it('names null and arrays for what they are when a record must be an object', () => {
+    expect(() => parseRecordJson('null', 'in.json')).toThrow('in.json: a record must be a JSON object, got null')
+    expect(() => parseRecordJson('[1]', 'in.json')).toThrow('in.json: a record must be a JSON object, got an array')
+    expect(() => parseRecordJson('7', 'in.json')).toThrow('in.json: a record must be a JSON object, got number')
+  })
+
+  it('refuses integers JSON.parse would round, naming line and column and suggesting a string', () => {
+    expect(() => parseRecordJson('{"id":"a","big":9007199254740993}', 'the input', { firstLine: 7 })).toThrow(
+      'the input: line 7, column 17: the integer 9007199254740993 is beyond ±(2^53−1) and would not be stored exactly; write it as a string ("9007199254740993")',
+    )
+    expect(() => parseRecordJson('{\n  "a": 1,\n  "n": [1, -18446744073709551616]\n}', 'big.json')).toThrow(/^big\.json: line 3, column 12: the integer -18446744073709551616 /)
+    expect(() => parseRecordJson('{"n":9007199254740992}')).toThrow(/9007199254740992/)
+    expect(() => parseRecordJson('{"n":-9007199254740992}')).toThrow(/-9007199254740992/)
+  })
+
+  it('keeps safe integers, floats, exponents, and long digit runs inside strings (escapes included)', () => {
+    const text = String.raw`{"max":9007199254740991,"min":-9007199254740991,"f":12345678901234567.5,"e":12345678901234567e2,"s":"18446744073709551616","q":"a\"18446744073709551616\\","k\"99999999999999999":0.12345678901234567890}`
+    const value = parseRecordJson(text)
+    expect(value).toEqual(JSON.parse(text))
+    expect(value.max).toBe(Number.MAX_SAFE_INTEGER)
+  })
+
+  it(`refuses nesting deeper than ${MAX_RECORD_DEPTH}, however deep, without overflowing the stack`, () => {
+    const nested = (arrays: number, extra = ''): string => `{"deep":${'['.repeat(arrays)}${']'.repeat(arrays)},"id":"d"${extra}}`
+    // The record is level 1: MAX_RECORD_DEPTH − 1 arrays inside it is the limit.
+    expect(() => parseRecordJson(nested(MAX_RECORD_DEPTH - 1))).not.toThrow()
+    for (const n of [MAX_RECORD_DEPTH, 2500, 100_000]) {
+      expect(() => parseRecordJson(nested(n), 'the input')).toThrow(`the input: objects and arrays nested more than ${MAX_RECORD_DEPTH} deep (under "deep"); a record may nest at most ${MAX_RECORD_DEPTH} levels`)
+      // Also where the text holds DAG-JSON links, which take another path.
+      expect(() => parseRecordJson(nested(n, `,"l":{"/":"${LINK}"}`))).toThrow(/nested more than 512 deep/)
+    }
+    // Records given as values (ingest's library callers) are held to the same limit.
+    let deep: unknown = []
+    for (let i = 0; i < 10_000; i++) deep = [deep]
+    expect(() => fromDagJson({ deep })).toThrow(/nested more than 512 deep \(under "deep"\)/)
+  })
 })
+
