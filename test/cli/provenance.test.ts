@@ -65,7 +65,7 @@ describe('provenance through the CLI (the fixture campaign)', () => {
 
     const shown = await runCli(['show', best], { cwd })
     expect(shown.code).toBe(0)
-    expect(shown.stderr).toMatch(/tainted .*detector moved/)
+    expect(shown.stderr).toMatch(/braggnn-t05-best\.json is TAINTED: detector moved \(root cause bafy/)
     expect(JSON.parse(shown.stdout).type).toBe('model') // stdout stays the record itself
 
     const again = await runCli(['invalidate', cal11a, '--reason', 'twice'], { cwd })
