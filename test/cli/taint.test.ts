@@ -87,6 +87,26 @@ describe('taint through the CLI, with several invalidations (fixture campaign)',
     expect(table.stdout).toContain(`INVALIDATED: ${SCAN_REASON}; also: ${CAL_REASON} (root cause ${cal.slice(0, 20)}…)`)
   })
 
+  it('log counts tainted entries exactly and says how many more there are than it lists', async () => {
+    const oneline = await runCli(['log', '--oneline'], { cwd })
+    expect(oneline.stdout.split('\n').filter((l) => l !== '').map((l) => l.replace(/^\S+ /, ''))).toEqual([
+      'ingest: 25 records (lines 1–25) [tainted: 25]',
+      'ingest: 20 records (lines 1–20) [tainted: 20]',
+      'ingest: 17 records (lines 1–17) [tainted: 17]', // 12 trials, selection, 2 models, and now the 2 configs
+      'ingest: 26 records (lines 1–26) [tainted: 17]',
+    ])
+    const { json } = await runJson<{ tainted?: unknown[]; taintedCount?: number; taintedTruncated?: boolean }[]>(['log', '--json'], { cwd })
+    expect(json.map((e) => [e.taintedCount, e.tainted?.length, e.taintedTruncated])).toEqual([
+      [25, 20, true],
+      [20, 20, false],
+      [17, 17, false],
+      [17, 17, false],
+    ])
+    const text = await runCli(['log', '-n', '1'], { cwd })
+    expect(text.stdout.match(/^ {6}! /gm)).toHaveLength(20)
+    expect(text.stdout).toMatch(/\n {6}… and 5 more\n/)
+  })
+
   it('show, lineage and PROV agree: invalidated with its own reason, other causes too', async () => {
     const shown = await runCli(['show', `main:${SCAN2}`], { cwd })
     expect(shown.stderr).toBe(`warning: ${SCAN2} is INVALIDATED: ${SCAN_REASON}; also: ${CAL_REASON} (root cause ${cids.get(CAL)})\n`)

@@ -3,7 +3,7 @@ import { buildFixtureStore, FIXTURE_PATHS, type FixtureStore } from '../../fixtu
 import { cidToString } from '../../src/codec/cid.js'
 import { NotFoundError } from '../../src/errors.js'
 import { lineageText } from '../../src/repo/graph-format.js'
-import { markTainted } from '../../src/repo/log-taint.js'
+import { markTainted, type MarkedLogEntry } from '../../src/repo/log-taint.js'
 import type { QueryRow } from '../../src/repo/query.js'
 import type { TaintedEntry } from '../../src/repo/tainted.js'
 import { collect, levelRepo, type RepoFixture } from './fixture.js'
@@ -114,6 +114,25 @@ describe('taint with several invalidations (fixture campaign, LevelDB)', () => {
     expect(lineageText(graph).split('\n')[0]).toContain(
       `(TAINTED: ${CAL_REASON} (root cause ${FIXTURE_PATHS.badCalibration}); also: ${SCAN_REASON} (root cause ${SCAN2}); also: ${CONFIG_REASON} (root cause ${FIXTURE_PATHS.baseConfig}))`,
     )
+  })
+
+  it('log counts every tainted entry of a commit, listing the first 20 and saying when there are more', async () => {
+    await invalidate(FIXTURE_PATHS.badCalibration, CAL_REASON, 0)
+    // 25 records that used the calibration, in one commit
+    const edits = Array.from({ length: 25 }, (_, i) => ({
+      type: 'record' as const,
+      path: `derived/d${String(i).padStart(2, '0')}.json`,
+      value: { type: 'task', used: store.paths.get(FIXTURE_PATHS.badCalibration)! },
+    }))
+    await fx.repo.commit({ ref: 'main', author: who, time: T + 3_600_000, message: 'derived', edits })
+
+    const counts = (e: MarkedLogEntry) => [e.commit.message.split(':')[0], e.taintedCount, e.tainted?.length, e.taintedTruncated]
+    expect((await collect(markTainted(fx.repo, fx.repo.log()))).map(counts)).toEqual([
+      ['derived', 25, 20, true],
+      ['ingest 3-evaluation.jsonl', 20, 20, false], // all 20 of its records, and no more
+      ['ingest 2-training.jsonl', 15, 15, false],
+      ['ingest 1-acquisition.jsonl', 17, 17, false],
+    ])
   })
 
 })
