@@ -39,6 +39,11 @@ export interface LineageNode {
   /** Distance from the start node. */
   depth: number
   tainted?: Taint
+  /**
+   * Set when the graph has a `rev` whose tree holds another CID, or nothing, at this node's
+   * path: the node is an older (or other) version of that path, not the one in `rev`.
+   */
+  otherVersion?: true
 }
 
 /**
@@ -55,6 +60,8 @@ export interface LineageEdge {
 export interface LineageGraph {
   /** CID of the start node. */
   start: string
+  /** The revision the start node was named in (`main` of `main:path`); none when it was named by CID. */
+  rev?: string
   direction: 'up' | 'down' | 'both'
   nodes: LineageNode[]
   edges: LineageEdge[]

@@ -122,4 +122,23 @@ describe('taint through the CLI, with several invalidations (fixture campaign)',
     expect(model['pedigree:taintRoots']).toEqual([CAL, SCAN2, CONFIG].map((p) => ({ $: `cid:${cids.get(p)}`, type: 'prov:QUALIFIED_NAME' })))
   })
 
+  it('lineage --down marks an older version of a path, and leaves out invalidation records', async () => {
+    const before = await runJson<{ nodes: { paths: string[] }[] }>(['lineage', `main:${CAL}`, '--down', '--json'], { cwd })
+    expect(before.json.nodes).toHaveLength(52 + 25)
+    expect(before.json.nodes.some((n) => n.paths.some((p) => p.startsWith('invalidated/')))).toBe(false)
+
+    // A new version of scan 1, calibrated with 12b.
+    const old = await runJson<{ cid: string; value: Record<string, unknown> }>(['show', 'main:scan/aps-acq-2024-03/scan-0001.json', '--json'], { cwd })
+    const scan1 = { ...old.json.value, calibration: { '@': 'main:calibration/aps-acq-2024-03/cal-2024-03-12b.json' } }
+    await writeFile(join(cwd, 'rescan.jsonl'), JSON.stringify(scan1) + '\n')
+    const r = await runCli(['ingest', '-b', 'main', '--path-template', template, 'rescan.jsonl'], { cwd })
+    expect(r.code, r.stderr).toBe(0)
+    const now = await runCli(['show', 'main:scan/aps-acq-2024-03/scan-0001.json'], { cwd })
+    expect(now.stderr).toBe('')
+
+    const text = await runCli(['lineage', `main:${CAL}`, '--down', '--depth', '1'], { cwd })
+    const lines = text.stdout.split('\n').filter((l) => l.includes('scan-0001.json'))
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toContain(`─ calibration → scan/aps-acq-2024-03/scan-0001.json @ ${old.json.cid.slice(0, 16)} (not the version in main) [scan IN718-A3 ff-HEDM layer 1] (TAINTED: ${CAL_REASON} (root cause ${CAL}))`)
+  })
 })

@@ -110,6 +110,21 @@ describe('lineageText', () => {
     expect(lineageText(odd)).toBe('a\\nb\\tc.json\n')
   })
 
+  it('marks a node that is another version than the one at its path in the graph\'s revision', () => {
+    const down: LineageGraph = {
+      start: CAL,
+      rev: 'main',
+      direction: 'down',
+      truncated: false,
+      nodes: [node(CAL, 'calibration/cal-11a.json', 0, { type: 'calibration' }, taint), { ...node(SCAN, 'scan/scan-0001.json', 1, { type: 'scan' }, taint), otherVersion: true }],
+      edges: [{ from: SCAN, to: CAL, relation: 'calibration', field: 'calibration' }],
+    }
+    expect(lineageText(down).split('\n')[1]).toBe(
+      '└─ calibration → scan/scan-0001.json @ bafyreiscanscans (not the version in main) [scan] (TAINTED: beam centre off by 2.6 px (root cause calibration/cal-11a.json))',
+    )
+    expect(lineageDot(down)).toContain('label="scan/scan-0001.json\\n@ bafyreiscanscans, not the version in main\\nscan\\nTAINTED: beam centre off by 2.6 px"')
+  })
+
   it('names a taint root outside the graph by its short CID', () => {
     const alone: LineageGraph = { start: MODEL, direction: 'up', truncated: false, nodes: [node(MODEL, 'model/best.json', 0, undefined, taint)], edges: [] }
     expect(lineageText(alone)).toBe('model/best.json (TAINTED: beam centre off by 2.6 px (root cause bafyreicalibrati))\n')

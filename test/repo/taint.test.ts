@@ -135,4 +135,37 @@ describe('taint with several invalidations (fixture campaign, LevelDB)', () => {
     ])
   })
 
+  it('lineage downstream marks older versions of a path and leaves out invalidation records', async () => {
+    await invalidate(FIXTURE_PATHS.badCalibration, CAL_REASON, 0)
+    const cal = cid(FIXTURE_PATHS.badCalibration)
+    const before = await fx.repo.lineage(`main:${FIXTURE_PATHS.badCalibration}`, { direction: 'down' })
+    // What derives from the calibration, and nothing else: every node is tainted.
+    expect(before.nodes).toHaveLength(CAL_DOWNSTREAM)
+    expect(before.nodes.every((n) => n.tainted)).toBe(true)
+    expect(before.nodes.some((n) => n.otherVersion)).toBe(false)
+    expect(before.edges.some((e) => e.relation === 'target')).toBe(false)
+    expect(lineageText(before).split('\n')[0]).toBe(`${FIXTURE_PATHS.badCalibration} [calibration CeO2 calibration 11a] (INVALIDATED: ${CAL_REASON})`)
+
+    // Scan 1 recalibrated with 12b: a new version at the same path.
+    const old = await fx.repo.show(`main:${FIXTURE_PATHS.firstTrainScan}`)
+    if (old.type !== 'record') throw new Error('scan 1 is a record')
+    const value = { ...old.value, calibration: store.paths.get(FIXTURE_PATHS.goodCalibration)! }
+    await fx.repo.commit({ ref: 'main', author: who, time: T + 3_600_000, message: 'recalibrate scan 1', edits: [{ type: 'record', path: FIXTURE_PATHS.firstTrainScan, value }] })
+    const now = await fx.repo.show(`main:${FIXTURE_PATHS.firstTrainScan}`)
+    expect(now.type === 'record' && now.tainted).toBeUndefined()
+    expect((await fx.repo.tainted('main')).map((t) => t.path)).not.toContain(FIXTURE_PATHS.firstTrainScan)
+
+    const after = await fx.repo.lineage(`main:${FIXTURE_PATHS.badCalibration}`, { direction: 'down', depth: 1 })
+    expect(after.rev).toBe('main')
+    const oldScan = cidToString(old.cid)
+    const others = after.nodes.filter((n) => n.otherVersion).map((n) => n.cid)
+    expect(others).toEqual([oldScan])
+    expect(after.nodes.find((n) => n.cid === oldScan)!.paths).toEqual([FIXTURE_PATHS.firstTrainScan])
+    const text = lineageText(after)
+    expect(text).toContain(`calibration → ${FIXTURE_PATHS.firstTrainScan} @ ${oldScan.slice(0, 16)} (not the version in main) [scan IN718-A3 ff-HEDM layer 1] (TAINTED: `)
+    // Named by CID, there is no revision to compare with.
+    const byCid = await fx.repo.lineage(cal, { direction: 'down', depth: 1 })
+    expect(byCid.rev).toBeUndefined()
+    expect(byCid.nodes.some((n) => n.otherVersion)).toBe(false)
+  })
 })
