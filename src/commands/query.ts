@@ -2,7 +2,9 @@ import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
 import { InvalidInputError } from '../errors.js'
 import { describeJsonError } from '../model/record.js'
+import type { Taint } from '../repo/lineage-graph.js'
 import type { QueryOptions, QueryRow } from '../repo/query.js'
+import { taintText } from '../repo/taint-text.js'
 
 const FORMATS = ['table', 'json', 'jsonl', 'csv'] as const
 type Format = (typeof FORMATS)[number]
@@ -21,7 +23,8 @@ export default class QueryCommand extends BaseCommand<typeof QueryCommand> {
     '--aggregate runs a pipeline over the filtered records; --sort, --limit and --project then apply to its output.',
     'Table and csv columns are the --project fields, or those found in the first rows.',
     'Rows that are tainted (invalidated, or derived from something invalidated) carry _tainted',
-    '(root cause and reason); filters can use it, e.g. {"_tainted": {"$exists": false}}.',
+    '(root cause and reason, and every cause in causes and roots); filters can use it,',
+    'e.g. {"_tainted": {"$exists": false}} or {"_tainted.roots": "<CID of an invalidated node>"}.',
   ].join('\n')
   static override examples = [
     `<%= config.bin %> query main --filter '{"metrics.loss": {"$lt": 0.2}}'`,
@@ -70,12 +73,11 @@ export default class QueryCommand extends BaseCommand<typeof QueryCommand> {
 async function* countTainted(rows: AsyncIterable<QueryRow>, seen: { rows: number; tainted: number }, flatten: boolean): AsyncGenerator<QueryRow> {
   for await (const row of rows) {
     seen.rows++
-    const taint = row._tainted as { root: string; reason: string } | undefined
+    const taint = row._tainted as Taint | undefined
     if (taint) {
       seen.tainted++
-      // (`_cid` may have been projected away: then say only what the root cause is.)
-      const how = taint.root === row._cid ? 'invalidated' : row._cid === undefined ? `tainted by ${taint.root.slice(0, 16)}` : `derived from ${taint.root.slice(0, 16)}`
-      if (flatten) row._tainted = `${how}: ${taint.reason}`
+      // (`_cid` may have been projected away: then every cause reads as a root cause.)
+      if (flatten && Array.isArray(taint.causes)) row._tainted = taintText(typeof row._cid === 'string' ? row._cid : undefined, taint)
     }
     yield row
   }

@@ -5,6 +5,7 @@ import { BaseCommand } from '../cli/base-command.js'
 import { changeJson, changeMark, commitJson, commitText } from '../cli/format.js'
 import { cidToString } from '../codec/cid.js'
 import { formatRecordJson, toDagJson } from '../model/record.js'
+import { taintText } from '../repo/taint-text.js'
 
 export default class Show extends BaseCommand<typeof Show> {
   static override summary = 'Show a commit and the paths it changed, or the record or file at REV:PATH.'
@@ -35,8 +36,7 @@ export default class Show extends BaseCommand<typeof Show> {
     const about = { type: r.type, path: r.path, cid: cidToString(r.cid), commit: cidToString(r.commit), size: r.size, ...(r.tainted ? { tainted: r.tainted } : {}) }
     // The warning goes to stderr so that stdout stays the exact content.
     if (r.tainted && !this.jsonEnabled()) {
-      const self = r.tainted.root === cidToString(r.cid)
-      process.stderr.write(`warning: ${r.path} is ${self ? 'invalidated' : `tainted (derived from invalidated ${r.tainted.root})`}: ${r.tainted.reason}\n`)
+      process.stderr.write(`warning: ${r.path} is ${taintText(cidToString(r.cid), r.tainted, { nameOf: (root) => root })}\n`)
     }
     if (r.type === 'record') {
       if (!this.jsonEnabled()) process.stdout.write(formatRecordJson(r.value))

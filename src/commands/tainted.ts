@@ -1,20 +1,28 @@
-import { Args } from '@oclif/core'
+import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
 import { cidToString } from '../codec/cid.js'
+import { taintText } from '../repo/taint-text.js'
 
 export default class Tainted extends BaseCommand<typeof Tainted> {
   static override summary = 'List the entries of a revision that are invalidated or derived from something invalidated.'
-  static override examples = ['<%= config.bin %> tainted', '<%= config.bin %> tainted models/braggnn --json']
+  static override description = 'Each entry names every invalidation that reaches it: its own first (INVALIDATED), then those upstream of it in the order they were declared.'
+  static override examples = [
+    '<%= config.bin %> tainted',
+    '<%= config.bin %> tainted models/braggnn --json',
+    '<%= config.bin %> tainted main --root main:calibration/cal-11a.json',
+  ]
   static override args = { rev: Args.string({ description: 'revision', default: 'main' }) }
+  static override flags = {
+    root: Flags.string({ description: 'only entries tainted by this invalidated node (REV:PATH, CID or CID prefix)' }),
+  }
 
   async run(): Promise<Record<string, unknown>[]> {
     const repo = await this.repo()
-    const list = await repo.tainted(this.args.rev)
-    for (const t of list) {
-      const self = t.cid.toString() === t.taint.root
-      this.log(`${t.path}  ${self ? 'INVALIDATED' : 'TAINTED'}: ${t.taint.reason}${self ? '' : ` (root cause ${t.taint.root.slice(0, 20)}…)`}`)
-    }
-    if (list.length === 0) this.log(`nothing in ${this.args.rev} is tainted`)
+    const list = await repo.tainted(this.args.rev, { root: this.flags.root })
+    // Roots are named by their path in this revision when they are in it.
+    const pathOf = new Map(list.map((t) => [cidToString(t.cid), t.path]))
+    for (const t of list) this.log(`${t.path}  ${taintText(cidToString(t.cid), t.taint, { nameOf: (root) => pathOf.get(root) })}`)
+    if (list.length === 0) this.log(`nothing in ${this.args.rev} is tainted${this.flags.root ? ` by ${this.flags.root}` : ''}`)
     return list.map((t) => ({ path: t.path, cid: cidToString(t.cid), ...t.taint }))
   }
 }

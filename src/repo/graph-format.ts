@@ -1,5 +1,6 @@
 import type { LineageEdge, LineageGraph, LineageNode } from './lineage-graph.js'
 import { provClassOf, type ProvClass } from './prov.js'
+import { taintText } from './taint-text.js'
 
 /**
  * Renderers of a LineageGraph: an indented text tree, Graphviz DOT and a Mermaid flowchart.
@@ -7,7 +8,7 @@ import { provClassOf, type ProvClass } from './prov.js'
  *
  * Pictures follow the PROV drawing conventions (entities yellow ellipses, activities blue
  * boxes, agents orange houses; an arrow points from a record to what it links to, so
- * arrows point into the past). Tainted nodes are red, with the reason in the label.
+ * arrows point into the past). Tainted nodes are red, with every cause's reason in the label.
  */
 
 /** Characters of a CID shown where a node has no path. */
@@ -26,8 +27,10 @@ interface Step {
  * The graph as an indented tree from the start node, one line per link:
  * `relation ← path [type name]` for what went into a node (upstream),
  * `relation → path [type name]` for what used it (downstream), with
- * `(TAINTED: reason)` on tainted nodes. A node reached a second time is printed once more,
- * marked `(see above)`, and not expanded again.
+ * `(INVALIDATED: reason)` on invalidated nodes and `(TAINTED: reason (root cause path))` on
+ * nodes derived from one, followed by `; also: …` for each further cause. A node that is not
+ * the version at its path in the graph's `rev` shows its short CID and says so. A node
+ * reached a second time is printed once more, marked `(see above)`, and not expanded again.
  *
  * @example
  * process.stdout.write(lineageText(await repo.lineage('main:model/best.json')))
@@ -45,7 +48,7 @@ export function lineageText(graph: LineageGraph): string {
     ...(dirs.down ? (downOf.get(cid) ?? []).map((edge) => ({ edge, cid: edge.from, up: false })) : []),
   ]
 
-  const label = (cid: string): string => textLabel(cid, nodes.get(cid), nodes.get(nodes.get(cid)?.tainted?.root ?? '')?.paths[0])
+  const label = (cid: string): string => textLabel(cid, nodes.get(cid), graph.rev, (root) => nodes.get(root)?.paths[0])
   const lines = [label(graph.start)]
   const seen = new Set<string>([graph.start])
   const rootDirs = { up: graph.direction !== 'down', down: graph.direction !== 'up' }
@@ -91,7 +94,7 @@ export function lineageDot(graph: LineageGraph): string {
   for (const cid of allCids(graph)) {
     const node = nodes.get(cid)
     const cls = classOf(node)
-    const attrs: string[] = [`label=${dotString(pictureLabel(cid, node).join('\n'))}`, ...DOT_STYLE[cls]]
+    const attrs: string[] = [`label=${dotString(pictureLabel(cid, node, graph.rev).join('\n'))}`, ...DOT_STYLE[cls]]
     const style = ['filled']
     if (cls === 'activity' || cls === 'file') style.push('rounded')
     if (!node || node.kind === 'missing') style.push('dashed')
@@ -127,7 +130,7 @@ export function lineageMermaid(graph: LineageGraph): string {
     const node = nodes.get(cid)
     const cls = classOf(node)
     const [open, close] = MERMAID_SHAPE[cls]
-    out.push(`  ${id}${open}"${pictureLabel(cid, node).map(mermaidText).join('<br/>')}"${close}`)
+    out.push(`  ${id}${open}"${pictureLabel(cid, node, graph.rev).map(mermaidText).join('<br/>')}"${close}`)
     const classes = [node?.tainted ? 'tainted' : cls]
     if (!node || node.kind === 'missing') classes.push('missing')
     if (cid === graph.start) classes.push('start')
@@ -204,24 +207,28 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   else map.set(key, [value])
 }
 
-/** `path-or-short-cid [type name] (TAINTED: reason)`; an inherited taint names its root by path when known. */
-function textLabel(cid: string, node: LineageNode | undefined, rootPath: string | undefined): string {
+/**
+ * `path-or-short-cid [type name] (INVALIDATED|TAINTED: …)`; an other version of a path adds
+ * `@ short-cid (not the version in <rev>)`; roots are named by path when the graph has one.
+ */
+function textLabel(cid: string, node: LineageNode | undefined, rev: string | undefined, pathOf: (cid: string) => string | undefined): string {
   let text = clean(node?.paths[0] ?? cid.slice(0, SHORT))
+  if (node?.otherVersion) text += ` @ ${cid.slice(0, SHORT)} (not the version in ${clean(rev ?? '')})`
   const what = describe(node)
   if (what) text += ` [${clean(what)}]`
-  if (node?.tainted) {
-    const t = node.tainted
-    text += t.root === cid ? ` (TAINTED: ${clean(t.reason)})` : ` (TAINTED: ${clean(t.reason)}; invalidated upstream: ${clean(rootPath ?? t.root.slice(0, SHORT))})`
-  }
+  if (node?.tainted) text += ` (${clean(taintText(cid, node.tainted, { nameOf: (root) => pathOf(root) ?? root.slice(0, SHORT) }))})`
   return text
 }
 
-/** Lines of a node's label in pictures: path or short CID, `type name`, taint. */
-function pictureLabel(cid: string, node: LineageNode | undefined): string[] {
+/** Lines of a node's label in pictures: path or short CID, `type name`, one line per taint cause. */
+function pictureLabel(cid: string, node: LineageNode | undefined, rev: string | undefined): string[] {
   const lines = [cut(node?.paths[0] ?? cid.slice(0, SHORT))]
+  if (node?.otherVersion) lines.push(cut(`@ ${cid.slice(0, SHORT)}, not the version in ${rev ?? ''}`))
   const what = describe(node)
   if (what) lines.push(cut(what))
-  if (node?.tainted) lines.push(cut(`TAINTED: ${node.tainted.reason}`))
+  for (const [i, c] of (node?.tainted?.causes ?? []).entries()) {
+    lines.push(cut(`${i > 0 ? 'also' : c.root === cid ? 'INVALIDATED' : 'TAINTED'}: ${c.reason}`))
+  }
   return lines
 }
 

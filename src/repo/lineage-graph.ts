@@ -5,13 +5,25 @@
 
 export type NodeKind = 'record' | 'file' | 'missing'
 
-/** Why a node is tainted: the invalidated node upstream of it and the reason given. */
-export interface Taint {
+/** One invalidation that taints a node: the invalidated node and the reason given. */
+export interface TaintCause {
   /** CID of the invalidated node (may be the node itself). */
   root: string
   reason: string
   /** CID of the invalidation record. */
   invalidation: string
+}
+
+/**
+ * Why a node is tainted. `root`, `reason` and `invalidation` name its primary cause: the
+ * node's own invalidation when it has one, else the earliest invalidation upstream of it
+ * (by `invalidated_at`, then root CID), so a later invalidation elsewhere never changes it.
+ * `causes` lists every invalidation that reaches the node, in that same order (the primary
+ * first); `roots` is their roots, for filters such as `{"_tainted.roots": "<cid>"}`.
+ */
+export interface Taint extends TaintCause {
+  causes: TaintCause[]
+  roots: string[]
 }
 
 export interface LineageNode {
@@ -27,6 +39,11 @@ export interface LineageNode {
   /** Distance from the start node. */
   depth: number
   tainted?: Taint
+  /**
+   * Set when the graph has a `rev` whose tree holds another CID, or nothing, at this node's
+   * path: the node is an older (or other) version of that path, not the one in `rev`.
+   */
+  otherVersion?: true
 }
 
 /**
@@ -43,6 +60,8 @@ export interface LineageEdge {
 export interface LineageGraph {
   /** CID of the start node. */
   start: string
+  /** The revision the start node was named in (`main` of `main:path`); none when it was named by CID. */
+  rev?: string
   direction: 'up' | 'down' | 'both'
   nodes: LineageNode[]
   edges: LineageEdge[]

@@ -1,4 +1,4 @@
-import { CID, DAG_CBOR, RAW, cidToString, parseCid } from '../codec/cid.js'
+import { CID, DAG_CBOR, RAW, cidToString, parseCid, sameCid } from '../codec/cid.js'
 import { decodeBlock, linksOf } from '../codec/block.js'
 import { InvalidInputError } from '../errors.js'
 import { isFileNode } from '../model/file.js'
@@ -19,15 +19,19 @@ export interface LineageOptions {
 
 /**
  * The provenance graph around a node: upstream follows the CID links in records (the key
- * names the relation), downstream the reverse-link index. Every node says where it was
- * committed and whether it is tainted by an invalidation upstream of it.
+ * names the relation), downstream the reverse-link index (invalidation records, which link
+ * to what they invalidate, are not followed). Every node says where it was committed,
+ * whether it is tainted and by what (every invalidation reaching it), and, when the start
+ * is named `<rev>:<path>`, whether it is another version than the one at its path in `rev`.
  *
  * @example
  * const g = await lineage(repo, 'models/braggnn:model/meta.json', { direction: 'up', depth: 10 })
  */
 export async function lineage(repo: Repository, spec: string, { direction = 'up', depth = 50, maxNodes = 10_000 }: LineageOptions = {}): Promise<LineageGraph> {
   if (!Number.isSafeInteger(depth) || depth < 0) throw new InvalidInputError(`depth must be a non-negative integer, got ${depth}`)
-  const start = spec.includes(':') ? (await resolveEntry(repo, spec)).entry.cid : parseCid(spec)
+  const at = spec.includes(':') ? await resolveEntry(repo, spec) : undefined
+  const start = at ? at.entry.cid : parseCid(spec)
+  const rev = at ? spec.slice(0, spec.indexOf(':')) || 'main' : undefined
   const startKey = cidToString(start)
   if (direction !== 'up') await ensureIndexed(repo)
   const taints = await TaintChecker.open(repo)
@@ -73,7 +77,12 @@ export async function lineage(repo: Repository, spec: string, { direction = 'up'
         neighbours = frontier.map((n) => (invalidationRecords.has(n.key) ? [] : decoded.get(n.key)!.links))
       } else {
         neighbours = []
-        for (const n of frontier) neighbours.push((await links!.to(n.key)).map(({ source, field }): [CID, string] => [source, field]))
+        // An invalidation record links to its target, but is not derived from it: the target's
+        // taint says it is invalidated, and by which record.
+        for (const n of frontier) {
+          const used = (await links!.to(n.key)).map(({ source, field }): [CID, string] => [source, field])
+          neighbours.push(invalidationRecords.size > 0 ? used.filter(([source]) => !invalidationRecords.has(cidToString(source))) : used)
+        }
       }
       const next: { cid: CID; key: string }[] = []
       for (let i = 0; i < frontier.length; i++) {
@@ -117,12 +126,23 @@ export async function lineage(repo: Repository, spec: string, { direction = 'up'
   const paths = await aPathOfMany(repo, reached.map((n) => n.cid))
   const nodes: LineageNode[] = []
   for (let i = 0; i < reached.length; i++) {
-    const { cid, key, depth: at } = reached[i]!
+    const { cid, key, depth: reachedAt } = reached[i]!
     const { kind, fields } = decoded.get(key)!
     const tainted = await taints.taintOf(cid)
-    nodes.push({ cid: key, kind, paths: paths[i] === undefined ? [] : [paths[i]!], depth: at, ...(fields ? { fields } : {}), ...(tainted ? { tainted } : {}) })
+    const path = paths[i]
+    // Is this the version at its path in the revision the start was named in? (The start is.)
+    const otherVersion = at !== undefined && path !== undefined && key !== startKey && !sameCid((await repo.trees.get(at.commit.tree, path))?.cid, cid)
+    nodes.push({
+      cid: key,
+      kind,
+      paths: path === undefined ? [] : [path],
+      depth: reachedAt,
+      ...(fields ? { fields } : {}),
+      ...(tainted ? { tainted } : {}),
+      ...(otherVersion ? { otherVersion: true as const } : {}),
+    })
   }
-  return { start: startKey, direction, nodes, edges, truncated }
+  return { start: startKey, ...(rev !== undefined ? { rev } : {}), direction, nodes, edges, truncated }
 }
 
 interface Decoded {

@@ -508,6 +508,10 @@ function nodeAttributes(node: ProvNodeInput, cls: ProvClass): ProvRecord {
     attrs['pedigree:taintReason'] = node.tainted.reason
     attrs['pedigree:taintRoot'] = qname(provId(node.tainted.root))
     attrs['pedigree:taintInvalidation'] = qname(provId(node.tainted.invalidation))
+    // Every cause, the primary one first (a node may derive from several invalidated nodes).
+    const causes = node.tainted.causes ?? [node.tainted]
+    attrs['pedigree:taintRoots'] = causes.map((c) => qname(provId(c.root)))
+    attrs['pedigree:taintReasons'] = causes.map((c) => c.reason)
   }
   return attrs
 }

@@ -39,9 +39,9 @@ export interface QueryOptions {
   aggregate?: readonly Record<string, unknown>[]
   /**
    * Mark rows that are tainted (invalidated, or derived from something invalidated) with a
-   * `_tainted: {root, reason, invalidation}` field, which filters and pipelines can use too
-   * (e.g. `{"_tainted": {"$exists": false}}`). Default true; costs one ref read when nothing
-   * was ever invalidated.
+   * `_tainted: {root, reason, invalidation, causes, roots}` field (a Taint: the primary cause,
+   * then every cause), which filters and pipelines can use too (e.g. `{"_tainted": {"$exists": false}}`,
+   * `{"_tainted.roots": "<cid>"}`). Default true; costs one ref read when nothing was ever invalidated.
    */
   taint?: boolean
 }

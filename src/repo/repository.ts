@@ -28,7 +28,7 @@ import type { IngestOptions, IngestResult } from './ingest.js'
 import type { LineageOptions } from './lineage.js'
 import type { LineageGraph } from './lineage-graph.js'
 import type { InvalidateOptions, InvalidateResult } from './invalidate.js'
-import type { TaintedEntry } from './tainted.js'
+import type { TaintedEntry, TaintedOptions } from './tainted.js'
 import type { ExportProvOptions } from './export-prov.js'
 import type { ProvJson } from './prov.js'
 import type { QueryOptions, QueryRow } from './query.js'
@@ -308,9 +308,9 @@ export class Repository {
     return invalidate(this, spec, options)
   }
   /** Entries of a revision that are invalidated or derived from something invalidated. */
-  async tainted(rev?: string): Promise<TaintedEntry[]> {
+  async tainted(rev?: string, options?: TaintedOptions): Promise<TaintedEntry[]> {
     const { tainted } = await import('./tainted.js')
-    return tainted(this, rev)
+    return tainted(this, rev, options)
   }
   /** Drop and rebuild the derived indexes (reverse links, paths) from blocks and refs. */
   async rebuildIndex(options?: { onProgress?: (commits: number) => void }): Promise<number> {

@@ -65,7 +65,7 @@ describe('provenance through the CLI (the fixture campaign)', () => {
 
     const shown = await runCli(['show', best], { cwd })
     expect(shown.code).toBe(0)
-    expect(shown.stderr).toMatch(/tainted .*detector moved/)
+    expect(shown.stderr).toMatch(/braggnn-t05-best\.json is TAINTED: detector moved \(root cause bafy/)
     expect(JSON.parse(shown.stdout).type).toBe('model') // stdout stays the record itself
 
     const again = await runCli(['invalidate', cal11a, '--reason', 'twice'], { cwd })
@@ -80,7 +80,7 @@ describe('provenance through the CLI (the fixture campaign)', () => {
     expect(marked.flatMap((c) => c.tainted!.map((t) => t.path))).toContain('calibration/aps-acq-2024-03/cal-2024-03-11a.json')
     expect(new Set(marked.flatMap((c) => c.tainted!.map((t) => t.taint.reason)))).toEqual(new Set(['detector moved']))
     const text = await runCli(['log', '-n', '50'], { cwd })
-    expect(text.stdout).toMatch(/Tainted[\s\S]*! calibration\/aps-acq-2024-03\/cal-2024-03-11a\.json: invalidated: detector moved/)
+    expect(text.stdout).toMatch(/Tainted[\s\S]*! calibration\/aps-acq-2024-03\/cal-2024-03-11a\.json: INVALIDATED: detector moved/)
 
     const models = await runJson<{ _path: string; _tainted?: { reason: string } }[]>(['query', 'main', '--prefix', 'model/', '--json'], { cwd })
     const best = models.json.find((r) => r._path === 'model/alcf-hpo-2024-03/braggnn-t05-best.json')!

@@ -12,7 +12,8 @@ const CONFIG = 'bafyreiconfigconfigconfigconfigconfigconfigconfigconfig'
 const GONE = 'bafyreigonegonegonegonegonegonegonegonegonegonegonegone'
 const EVAL = 'bafyreievalevalevalevalevalevalevalevalevalevalevaleval'
 
-const taint: Taint = { root: CAL, reason: 'beam centre off by 2.6 px', invalidation: 'bafyreiinvalidation' }
+const cause = { root: CAL, reason: 'beam centre off by 2.6 px', invalidation: 'bafyreiinvalidation' }
+const taint: Taint = { ...cause, causes: [cause], roots: [CAL] }
 const node = (cid: string, path: string | undefined, depth: number, fields?: Record<string, unknown>, tainted?: Taint): LineageNode => ({
   cid,
   kind: 'record',
@@ -59,11 +60,11 @@ describe('lineageText', () => {
     const text = lineageText(upstream)
     expect(text).toBe(
       [
-        'model/best.json [model braggnn-best] (TAINTED: beam centre off by 2.6 px; invalidated upstream: calibration/cal-11a.json)',
-        '└─ wasGeneratedBy ← task/hpo-t05.json [task train trial 05] (TAINTED: beam centre off by 2.6 px; invalidated upstream: calibration/cal-11a.json)',
-        '   ├─ used ← calibration/cal-11a.json [calibration cal-11a] (TAINTED: beam centre off by 2.6 px)',
-        '   ├─ used ← scan/scan-0001.json [scan] (TAINTED: beam centre off by 2.6 px; invalidated upstream: calibration/cal-11a.json)',
-        '   │  └─ calibration ← calibration/cal-11a.json [calibration cal-11a] (TAINTED: beam centre off by 2.6 px) (see above)',
+        'model/best.json [model braggnn-best] (TAINTED: beam centre off by 2.6 px (root cause calibration/cal-11a.json))',
+        '└─ wasGeneratedBy ← task/hpo-t05.json [task train trial 05] (TAINTED: beam centre off by 2.6 px (root cause calibration/cal-11a.json))',
+        '   ├─ used ← calibration/cal-11a.json [calibration cal-11a] (INVALIDATED: beam centre off by 2.6 px)',
+        '   ├─ used ← scan/scan-0001.json [scan] (TAINTED: beam centre off by 2.6 px (root cause calibration/cal-11a.json))',
+        '   │  └─ calibration ← calibration/cal-11a.json [calibration cal-11a] (INVALIDATED: beam centre off by 2.6 px) (see above)',
         '   ├─ config ← bafyreiconfigcon [config base]',
         '   └─ used ← bafyreigonegoneg [missing]',
         '',
@@ -83,7 +84,7 @@ describe('lineageText', () => {
       ],
     }
     const lines = lineageText(downstream).trimEnd().split('\n')
-    expect(lines[0]).toBe('calibration/cal-11a.json [calibration] (TAINTED: beam centre off by 2.6 px)')
+    expect(lines[0]).toBe('calibration/cal-11a.json [calibration] (INVALIDATED: beam centre off by 2.6 px)')
     expect(lines[1]).toMatch(/^└─ used → task\/hpo-t05\.json \[task\] \(TAINTED: /)
     expect(lines[2]).toMatch(/^   └─ wasGeneratedBy → model\/best\.json \[model\] \(TAINTED: /)
     expect(lines[3]).toMatch(/more lineage beyond/)
@@ -109,9 +110,24 @@ describe('lineageText', () => {
     expect(lineageText(odd)).toBe('a\\nb\\tc.json\n')
   })
 
+  it('marks a node that is another version than the one at its path in the graph\'s revision', () => {
+    const down: LineageGraph = {
+      start: CAL,
+      rev: 'main',
+      direction: 'down',
+      truncated: false,
+      nodes: [node(CAL, 'calibration/cal-11a.json', 0, { type: 'calibration' }, taint), { ...node(SCAN, 'scan/scan-0001.json', 1, { type: 'scan' }, taint), otherVersion: true }],
+      edges: [{ from: SCAN, to: CAL, relation: 'calibration', field: 'calibration' }],
+    }
+    expect(lineageText(down).split('\n')[1]).toBe(
+      '└─ calibration → scan/scan-0001.json @ bafyreiscanscans (not the version in main) [scan] (TAINTED: beam centre off by 2.6 px (root cause calibration/cal-11a.json))',
+    )
+    expect(lineageDot(down)).toContain('label="scan/scan-0001.json\\n@ bafyreiscanscans, not the version in main\\nscan\\nTAINTED: beam centre off by 2.6 px"')
+  })
+
   it('names a taint root outside the graph by its short CID', () => {
     const alone: LineageGraph = { start: MODEL, direction: 'up', truncated: false, nodes: [node(MODEL, 'model/best.json', 0, undefined, taint)], edges: [] }
-    expect(lineageText(alone)).toBe('model/best.json (TAINTED: beam centre off by 2.6 px; invalidated upstream: bafyreicalibrati)\n')
+    expect(lineageText(alone)).toBe('model/best.json (TAINTED: beam centre off by 2.6 px (root cause bafyreicalibrati))\n')
   })
 })
 
@@ -126,7 +142,7 @@ describe('lineageDot', () => {
     const line = (cid: string): string => dot.split('\n').find((l) => l.startsWith(`  "${cid}" [`))!
     expect(line(TASK)).toContain('shape=box')
     expect(line(CAL)).toContain('shape=ellipse')
-    expect(line(CAL)).toContain('label="calibration/cal-11a.json\\ncalibration cal-11a\\nTAINTED: beam centre off by 2.6 px"')
+    expect(line(CAL)).toContain('label="calibration/cal-11a.json\\ncalibration cal-11a\\nINVALIDATED: beam centre off by 2.6 px"')
     expect(line(CAL)).toContain('color="#c00000"')
     expect(line(CONFIG)).not.toContain('#c00000')
     expect(line(MODEL)).toContain('peripheries=2')

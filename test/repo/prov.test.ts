@@ -228,14 +228,15 @@ describe('provDocument', () => {
   })
 
   it('takes a LineageGraph as it is, taint included, and gives the same document for the same input', () => {
+    const badTaint = { root: E, reason: 'bad', invalidation: 'bafyinv', causes: [{ root: E, reason: 'bad', invalidation: 'bafyinv' }], roots: [E] }
     const graph: LineageGraph = {
       start: G,
       direction: 'up',
       truncated: false,
       nodes: [
-        { cid: G, kind: 'record', paths: ['model/best.json'], depth: 0, fields: { type: 'model', name: 'best' }, tainted: { root: E, reason: 'bad', invalidation: 'bafyinv' } },
-        { cid: A, kind: 'record', paths: ['task/t5.json'], depth: 1, fields: { type: 'task' }, tainted: { root: E, reason: 'bad', invalidation: 'bafyinv' } },
-        { cid: E, kind: 'record', paths: ['cal/a.json'], depth: 2, fields: { type: 'calibration' }, tainted: { root: E, reason: 'bad', invalidation: 'bafyinv' } },
+        { cid: G, kind: 'record', paths: ['model/best.json'], depth: 0, fields: { type: 'model', name: 'best' }, tainted: badTaint },
+        { cid: A, kind: 'record', paths: ['task/t5.json'], depth: 1, fields: { type: 'task' }, tainted: badTaint },
+        { cid: E, kind: 'record', paths: ['cal/a.json'], depth: 2, fields: { type: 'calibration' }, tainted: badTaint },
       ],
       edges: [
         { from: G, to: A, relation: 'wasGeneratedBy', field: 'wasGeneratedBy' },
