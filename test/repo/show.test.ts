@@ -32,6 +32,7 @@ describe.each(BACKENDS)('show by CID ($name)', ({ open }) => {
   it('a record, by CID or unique prefix: its value, as REV:PATH gives it', async () => {
     const cid = await entry('runs/1.json')
     const byPath = await repo.show('main:runs/1.json')
+    if (byPath.type !== 'record') throw new Error('expected a record')
     for (const rev of [cid.toString(), cid.toString().slice(0, 14)]) {
       const r = await repo.show(rev)
       if (r.type !== 'record') throw new Error(`expected a record, got ${r.type}`)
