@@ -8,6 +8,9 @@ import type { Repository } from './repository.js'
 /** Shortest CID prefix accepted as a revision (DESIGN.md). */
 export const MIN_PREFIX = MIN_CID_PREFIX
 
+/** Characters in the base32 text of a store's CIDs (`bafyrei…`, 59). */
+const FULL_CID_LENGTH = 59
+
 export interface ResolvedCommit {
   cid: CID
   commit: Commit
@@ -78,9 +81,6 @@ export function parseRevision(rev: string): ParsedRevision {
   }
   return { base, ...(reflog === undefined ? {} : { reflog }), steps }
 }
-
-/** Characters in the base32 text of a store's CIDs (`bafyrei…`, 59). */
-const FULL_CID_LENGTH = 59
 
 /**
  * Resolve a revision to a commit: a ref name (`main`, `tags/v1`, or `v1` for a tag),
@@ -238,7 +238,10 @@ export async function peel(repo: Repository, cid: CID, rev: string): Promise<Res
       cid = (node as Tag).target
       continue
     }
-    throw new InvalidInputError(`'${rev}' resolves to ${cidToString(cid)}, which is not a commit`, { rev, cid: cidToString(cid) })
+    throw new InvalidInputError(`'${rev}' resolves to ${cidToString(cid)}, which is not a commit (\`pedigree show ${rev}\` shows what it is)`, {
+      rev,
+      cid: cidToString(cid),
+    })
   }
   throw new InvalidInputError(`'${rev}': tag chain too long`, { rev })
 }
