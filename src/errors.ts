@@ -26,6 +26,17 @@ export class NotFoundError extends PedigreeError {
   }
 }
 
+/**
+ * A revision that names nothing because the store has no commits at all: on a fresh store,
+ * `main` before the first commit. A NotFoundError, said so.
+ */
+export class NoCommitsError extends NotFoundError {
+  constructor(ref: string, rev = ref) {
+    super('revision', rev, undefined, { ref, storeEmpty: true })
+    this.message = `'${ref}' has no commits yet: this store has no commits (the first \`pedigree commit -b ${ref} …\` makes one)`
+  }
+}
+
 /** Input that is malformed: bad JSON, a bad CID, a bad option value. */
 export class InvalidInputError extends PedigreeError {
   constructor(message: string, data: Record<string, unknown> = {}, options?: { cause?: unknown }) {

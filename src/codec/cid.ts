@@ -174,6 +174,23 @@ export function looksLikeCidPrefix(text: string): boolean {
   return /^b[a-z2-7]+$/.test(text)
 }
 
+/** Shortest abbreviated CID accepted as a revision (DESIGN.md). */
+export const MIN_CID_PREFIX = 12
+
+/**
+ * True if a revision parser reads `text` as a CID, or an abbreviated one, of a block a store
+ * can hold: every such CID (CIDv1, sha2-256, dag-cbor or raw, base32) begins `bafyrei` or
+ * `bafkrei`, and an abbreviation has at least MIN_CID_PREFIX characters. Ref names are held to
+ * the same test, so that no ref can stand in for a block.
+ *
+ * @example
+ * readsAsStoreCid('bafyreicddwj5irc') // true
+ * readsAsStoreCid('baselinemodels') // false: no block's CID begins so
+ */
+export function readsAsStoreCid(text: string): boolean {
+  return text.length >= MIN_CID_PREFIX && /^baf[yk]rei[a-z2-7]*$/.test(text)
+}
+
 /** Coerce whatever multiformats handed us (CID, link, `asCID`-able value) into a CID, or undefined. */
 export function asCid(value: unknown): CID | undefined {
   return CID.asCID(value as CID) ?? undefined

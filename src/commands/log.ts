@@ -22,6 +22,8 @@ export default class Log extends BaseCommand<typeof Log> {
   async run(): Promise<void> {
     const repo = await this.repo()
     const entries = markTainted(repo, repo.log({ from: this.args.rev, limit: this.flags['max-count'], path: this.flags.path }))
+    const shadowed = this.jsonEnabled() ? undefined : await repo.shadowedTag(this.args.rev)
+    if (shadowed) process.stderr.write(`warning: '${this.args.rev}' names both a ref and the tag ${shadowed}; showing the ref (write ${shadowed} for the tag)\n`)
     if (this.jsonEnabled()) {
       return this.streamJson(entries, (e) => ({
         ...commitJson(e.cid, e.commit),

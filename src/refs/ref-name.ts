@@ -1,11 +1,37 @@
+import { readsAsStoreCid } from '../codec/cid.js'
 import { InvalidRefNameError } from '../errors.js'
 
 /**
- * Check a ref name against git's check-ref-format rules (with --allow-onelevel, since
- * `main` is a valid pedigree ref), returning it unchanged or throwing InvalidRefNameError
- * with the rule it breaks.
+ * Check a name a ref is to be given: git's check-ref-format rules (see checkRefNameFormat),
+ * and it must not read as a CID. A revision that reads as a CID or an abbreviated CID
+ * (`bafyrei…`, `bafkrei…`, 12+ characters) names that block, so a ref so named (or a tag,
+ * which `v1` abbreviates for `tags/v1`) could hide the block or never be reached. Returns the
+ * name unchanged or throws InvalidRefNameError with the rule it breaks.
+ *
+ * @example
+ * checkRefName('models/braggnn') // 'models/braggnn'
+ * checkRefName('bafyreicddwj5irc') // throws ERR_INVALID_REF_NAME
  */
 export function checkRefName(name: string): string {
+  checkRefNameFormat(name)
+  const short = name.startsWith(TAG_PREFIX) ? name.slice(TAG_PREFIX.length) : name
+  if (readsAsStoreCid(short)) {
+    throw new InvalidRefNameError(
+      name,
+      `${short === name ? 'it' : `'${short}'`} reads as a CID or an abbreviated CID (it begins '${short.slice(0, 7)}' and has 12 or more characters), ` +
+        'and a revision written so names the block with that CID, never a ref; choose another name',
+    )
+  }
+  return name
+}
+
+/**
+ * Check a ref name against git's check-ref-format rules only (with --allow-onelevel, since
+ * `main` is a valid pedigree ref), returning it unchanged or throwing InvalidRefNameError
+ * with the rule it breaks. Enough to read, list or delete a ref: a store written before
+ * checkRefName refused CID-like names may hold one, and must be able to delete it.
+ */
+export function checkRefNameFormat(name: string): string {
   const fail = (reason: string): never => {
     throw new InvalidRefNameError(name, reason)
   }
@@ -26,7 +52,7 @@ export function checkRefName(name: string): string {
   return name
 }
 
-/** True if `name` passes checkRefName. */
+/** True if `name` passes checkRefName: a name a ref may be given. */
 export function isValidRefName(name: string): boolean {
   try {
     checkRefName(name)

@@ -2,7 +2,7 @@ import { CID, parseCid, sameCid } from '../codec/cid.js'
 import { ConflictError, NotFoundError, RefusedError } from '../errors.js'
 import type { Person } from '../model/commit.js'
 import type { RefCells, RefLogRecord } from '../store/ref-cells.js'
-import { REMOTE_PREFIX, TAG_PREFIX, checkRefName } from './ref-name.js'
+import { REMOTE_PREFIX, TAG_PREFIX, checkRefName, checkRefNameFormat } from './ref-name.js'
 
 /** One line of a ref's reflog, with CIDs parsed. `index` is N in `ref@{N}` (0 = newest). */
 export interface ReflogEntry {
@@ -39,9 +39,9 @@ export interface RefUpdate {
 export class Refs {
   constructor(private readonly cells: RefCells) {}
 
-  /** The ref's value, or undefined if it does not exist. Throws on an invalid name. */
+  /** The ref's value, or undefined if it does not exist. Throws on a malformed name. */
   async get(name: string): Promise<CID | undefined> {
-    const v = await this.cells.get(checkRefName(name))
+    const v = await this.cells.get(checkRefNameFormat(name))
     return v === undefined ? undefined : parseCid(v)
   }
 
@@ -59,10 +59,13 @@ export class Refs {
 
   /**
    * Compare-and-swap `name` to `next`. Throws ConflictError if the ref moved since the
-   * writer read it, RefusedError for a tag without force; the ref is unchanged then.
+   * writer read it, RefusedError for a tag without force, InvalidRefNameError for a name a
+   * ref may not be given (one already in the store with such a name may still be deleted);
+   * the ref is unchanged then.
    */
   async update(name: string, update: RefUpdate): Promise<{ old: CID | null; new: CID | null }> {
-    checkRefName(name)
+    if (update.next === null) checkRefNameFormat(name)
+    else checkRefName(name)
     if (name.startsWith(REMOTE_PREFIX) && !update.remoteTracking) {
       throw new RefusedError(`refusing to write '${name}': remotes/… refs are written only by fetch, pull and push`, { ref: name })
     }
@@ -101,7 +104,7 @@ export class Refs {
 
   /** The reflog of `name`, newest first (index 0 is the latest update). */
   async reflog(name: string): Promise<ReflogEntry[]> {
-    checkRefName(name)
+    checkRefNameFormat(name)
     const lines: RefLogRecord[] = []
     for await (const r of this.cells.log(name)) lines.push(r)
     return lines.reverse().map((r, index) => ({

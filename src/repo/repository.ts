@@ -20,7 +20,7 @@ import type { DiffItem, DiffOptions } from './diff.js'
 import type { FsckOptions, FsckResult } from './fsck.js'
 import { log, type LogEntry, type LogOptions } from './log.js'
 import { ls, type LsEntry, type LsOptions } from './ls.js'
-import { resolveCommit, resolveEntry, refNameFor, type ResolvedCommit, type ResolvedEntry } from './resolve.js'
+import { resolveCommit, resolveEntry, refNameFor, shadowedTag, type ResolvedCommit, type ResolvedEntry } from './resolve.js'
 import { deleteRef, setRef, type SetRefOptions } from './set-ref.js'
 import type { ShowOptions, ShowResult } from './show.js'
 import type { TagOptions, TagResult } from './tag.js'
@@ -335,6 +335,10 @@ export class Repository {
   /** Resolve `<rev>:<path>` to a tree entry. */
   resolveEntry(spec: string): Promise<ResolvedEntry> {
     return resolveEntry(this, spec)
+  }
+  /** The tag `rev` does not mean because a ref has its name (`tags/v1` for `v1`), if any. */
+  shadowedTag(rev: string): Promise<string | undefined> {
+    return shadowedTag(this, rev)
   }
 }
 

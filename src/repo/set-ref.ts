@@ -1,5 +1,6 @@
 import type { CID } from '../codec/cid.js'
 import type { Person } from '../model/commit.js'
+import { checkRefName } from '../refs/ref-name.js'
 import type { Repository } from './repository.js'
 import { resolveCommit } from './resolve.js'
 
@@ -20,6 +21,8 @@ export interface SetRefOptions {
  * await setRef(repo, 'production', 'models/braggnn~2', { who: { name: 'ana' }, message: 'roll back' })
  */
 export async function setRef(repo: Repository, name: string, rev: string, options: SetRefOptions): Promise<{ ref: string; old: CID | null; new: CID }> {
+  // The name first: a bad name is the mistake to report even when the revision is bad too.
+  checkRefName(name)
   const { cid } = await resolveCommit(repo, rev)
   const r = await repo.refs.update(name, {
     next: cid,

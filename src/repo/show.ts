@@ -4,7 +4,8 @@ import { readFile } from '../model/file.js'
 import type { TreeChange } from '../model/tree.js'
 import type { RecordValue } from '../model/record.js'
 import type { Repository } from './repository.js'
-import { resolveCommit, resolveEntry } from './resolve.js'
+import { resolveBlock, resolveEntry, shadowedTag } from './resolve.js'
+import { readShownBlock, type ShownTag } from './show-block.js'
 import type { Taint } from './lineage-graph.js'
 import { TaintChecker } from './taint.js'
 
@@ -22,13 +23,27 @@ export type ShowResult =
       changes: TreeChange[]
       counts: { added: number; modified: number; removed: number }
       truncated: boolean
+      /** The annotated tag the revision named (`tags/v1`, or the tag's CID), shown before its commit. */
+      tag?: ShownTag
+      /** A tag the revision's name also has (`tags/v1` for `v1`): the ref was taken, as in git. */
+      shadowedTag?: string
     }
-  | { type: 'record'; cid: CID; path: string; commit: CID; size: number; value: RecordValue; tainted?: Taint }
+  | {
+      type: 'record'
+      cid: CID
+      /** Where it was found: absent when the revision was its CID. */
+      path?: string
+      commit?: CID
+      size: number
+      value: RecordValue
+      tainted?: Taint
+    }
   | {
       type: 'file'
       cid: CID
-      path: string
-      commit: CID
+      /** Where it was found: absent when the revision was its CID. */
+      path?: string
+      commit?: CID
       size: number
       tainted?: Taint
       /** The bytes, streamed and verified chunk by chunk. */
@@ -36,7 +51,8 @@ export type ShowResult =
     }
 
 /**
- * A commit with the paths it changed, or (for `<rev>:<path>`) the record or file there.
+ * A commit with the paths it changed (after the annotated tag, if the revision named one),
+ * or the record or file at `<rev>:<path>`, or the record or file a CID names.
  *
  * @example
  * const r = await show(repo, 'main~1:config/train.json')
@@ -62,7 +78,13 @@ export async function show(repo: Repository, rev: string, { limit = 1000 }: Show
       content: () => readFile(repo.blocks, at.entry.cid),
     }
   }
-  const { cid, commit } = await resolveCommit(repo, rev)
+  const block = await readShownBlock(repo, await resolveBlock(repo, rev), rev)
+  if (block.type !== 'commit') {
+    const taint = await (await TaintChecker.open(repo)).taintOf(block.cid)
+    return taint ? { ...block, tainted: taint } : block
+  }
+  const { cid, commit, tag } = block
+  const shadowed = await shadowedTag(repo, rev)
   const parentTree = commit.parents[0] ? (await repo.readCommit(commit.parents[0])).tree : await repo.trees.empty()
   const changes: TreeChange[] = []
   const counts = { added: 0, modified: 0, removed: 0 }
@@ -71,5 +93,14 @@ export async function show(repo: Repository, rev: string, { limit = 1000 }: Show
     if (changes.length < limit) changes.push(change)
   }
   const total = counts.added + counts.modified + counts.removed
-  return { type: 'commit', cid, commit, changes, counts, truncated: total > changes.length }
+  return {
+    type: 'commit',
+    cid,
+    commit,
+    changes,
+    counts,
+    truncated: total > changes.length,
+    ...(tag ? { tag } : {}),
+    ...(shadowed ? { shadowedTag: shadowed } : {}),
+  }
 }

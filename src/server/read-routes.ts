@@ -41,11 +41,13 @@ export function readRoutes(app: FastifyInstance, repo: Repository, { options, ma
     if (r.type === 'commit') {
       return { type: 'commit', ...commitJson(r.cid, r.commit), counts: r.counts, changes: r.changes.map(changeJson), truncated: r.truncated }
     }
-    const about = { type: r.type, path: r.path, cid: cidToString(r.cid), commit: cidToString(r.commit), size: r.size, ...(r.tainted ? { tainted: r.tainted } : {}) }
+    // A record or file shown by its CID has no path or commit.
+    const about = { type: r.type, path: r.path, cid: cidToString(r.cid), commit: r.commit && cidToString(r.commit), size: r.size, ...(r.tainted ? { tainted: r.tainted } : {}) }
     if (r.type === 'record') return { ...about, value: toDagJson(r.value) }
     if (format === 'json') return about
     // A file's exact bytes, streamed and verified chunk by chunk as the store reads them.
-    reply.header('content-length', String(r.size)).header('x-pedigree-cid', about.cid).header('x-pedigree-commit', about.commit)
+    reply.header('content-length', String(r.size)).header('x-pedigree-cid', about.cid)
+    if (about.commit) reply.header('x-pedigree-commit', about.commit)
     return reply.type('application/octet-stream').send(Readable.from(r.content(), { objectMode: false }))
   })
 

@@ -233,7 +233,10 @@ describe('pedigree, the main story', { timeout: 20_000 }, () => {
     expect(annotated.code, annotated.stderr).toBe(0)
     expect(annotated.stdout).toMatch(new RegExp(`tags/v2 → ${c2} \\(annotated, tag node baf`))
     expect((await runCli(['show', 'tags/v1'], { cwd })).stdout.startsWith(`commit ${c1}\n`)).toBe(true)
-    expect((await runCli(['show', 'tags/v2'], { cwd })).stdout.startsWith(`commit ${c2}\n`)).toBe(true)
+    // An annotated tag prints before its commit, as in git.
+    const shownTag = (await runCli(['show', 'tags/v2'], { cwd })).stdout
+    expect(shownTag.startsWith('tag v2\nTagger: ')).toBe(true)
+    expect(shownTag).toContain(`    deployed to the beamline\n\ncommit ${c2}\n`)
     expect((await runCli(['show', 'v1'], { cwd })).stdout.startsWith(`commit ${c1}\n`)).toBe(true)
   })
 

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { checkRefName, isValidRefName } from '../../src/refs/ref-name.js'
+import { checkRefName, checkRefNameFormat, isValidRefName } from '../../src/refs/ref-name.js'
 import { InvalidRefNameError, PedigreeError } from '../../src/errors.js'
 
 /**
@@ -153,5 +153,45 @@ describe('checkRefName agrees with git check-ref-format --allow-onelevel', () =>
     expect(reason('a\x7fb')).toContain('0x7f')
     expect(reason('a~1')).toContain('~')
     expect(reason('')).toContain('empty')
+  })
+})
+
+describe('a ref may not be named like a CID', () => {
+  // CIDs of blocks a store can hold begin bafyrei (dag-cbor) or bafkrei (raw); 12+ characters abbreviate one.
+  const CID_LIKE = [
+    'bafyreicddwj5ircipxa4ue76ann3hgdhy3ae4za3rolentg6qudxq2mruq',
+    'bafyreicddwj5irc',
+    'bafkreicddwj5',
+    'bafyreiaaaaaa',
+    'tags/bafyreicddwj5irc', // `bafyreicddwj5irc` would abbreviate this tag
+  ]
+  const ALLOWED = [
+    'bafyreiaaaa', // 11 characters: too short to be read as a CID
+    'baselinemodels', // base32 letters, but no block's CID begins so
+    'bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi', // a dag-pb CID: never in a store
+    'bafyreicddwj5irc-retrain', // '-' is not base32
+    'models/bafyreicddwj5irc', // only the whole name (or a tag's) is read as a revision
+    'remotes/origin/bafyreicddwj5irc',
+    'BAFYREICDDWJ5IRC',
+  ]
+
+  it.each(CID_LIKE)('refuses %s with ERR_INVALID_REF_NAME saying why', (name) => {
+    expect(gitAccepts(name)).toBe(true) // git's rules allow it: this rule is pedigree's own
+    expect(checkRefNameFormat(name)).toBe(name)
+    expect(isValidRefName(name)).toBe(false)
+    let caught: unknown
+    try {
+      checkRefName(name)
+    } catch (e) {
+      caught = e
+    }
+    expect(caught).toBeInstanceOf(InvalidRefNameError)
+    expect((caught as InvalidRefNameError).code).toBe('ERR_INVALID_REF_NAME')
+    expect((caught as InvalidRefNameError).data.name).toBe(name)
+    expect((caught as Error).message).toContain('reads as a CID')
+  })
+
+  it.each(ALLOWED)('allows %s', (name) => {
+    expect(checkRefName(name)).toBe(name)
   })
 })

@@ -154,13 +154,19 @@ describe.each(BACKENDS)('resolve ($name)', ({ open }) => {
     const f = await repo.show(`${c1.toString()}:notes.txt`)
     if (f.type !== 'file') throw new Error('expected a file')
     expect((await bytesOf(f.content())).toString()).toBe('v1\n')
-    expect(f.commit.equals(c1)).toBe(true)
+    expect(f.commit?.equals(c1)).toBe(true)
 
     const missing = await repo.resolveEntry('main:runs/9.json').catch((e: unknown) => e)
     expect(missing).toBeInstanceOf(NotFoundError)
     expect((missing as Error).message).toContain('runs/9.json')
-    // A directory is not an entry.
-    await expect(repo.resolveEntry('main:runs')).rejects.toBeInstanceOf(NotFoundError)
+    // A folder is not an entry, and the error says it is a folder (not that nothing is there).
+    for (const spec of ['main:runs', 'main:runs/', 'main:']) {
+      const folder = await repo.resolveEntry(spec).catch((e: unknown) => e)
+      expect(folder, spec).toBeInstanceOf(InvalidInputError)
+      expect((folder as InvalidInputError).data.folder).toBe(true)
+      expect((folder as Error).message).toContain('is a folder')
+      expect((folder as Error).message).toContain('pedigree ls main')
+    }
     // A path where a commit is needed.
     await expect(repo.resolve('main:runs/1.json')).rejects.toBeInstanceOf(InvalidInputError)
   })
