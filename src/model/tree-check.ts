@@ -24,6 +24,8 @@ export interface TreeNodePlace {
   after?: string
   /** The last node of its level (cut by the end of the items, not by the rule). */
   endsLevel: boolean
+  /** Its parent, named when what the parent says of it is wrong. */
+  parent?: CID
   root: boolean
 }
 
@@ -63,8 +65,9 @@ export function treeNodeFault(node: TreeNode, place: TreeNodePlace): string | un
     if (why) return why
     count += leaf ? 1 : (item as InternalNode['children'][number])[2]
   }
-  if (place.last !== undefined && previous !== place.last) return `its parent gives its greatest path as '${place.last}', it is '${previous ?? '(none)'}'`
-  if (place.count !== undefined && count !== place.count) return `its parent says it holds ${place.count} entries, it holds ${count}`
+  const parent = place.parent ? `its parent ${cidToString(place.parent)}` : 'its parent'
+  if (place.last !== undefined && previous !== place.last) return `${parent} gives its greatest path as '${place.last}', it is '${previous ?? '(none)'}'`
+  if (place.count !== undefined && count !== place.count) return `${parent} says it holds ${place.count} entries, it holds ${count}`
   return cutFault(
     node.level,
     items.map((i) => i[0]),
@@ -72,8 +75,8 @@ export function treeNodeFault(node: TreeNode, place: TreeNodePlace): string | un
   )
 }
 
-/** The places of an internal node's children (the node in `place`). */
-export function childPlaces(node: InternalNode, place: TreeNodePlace): TreeNodePlace[] {
+/** The places of an internal node's children (the node `cid`, in `place`). */
+export function childPlaces(node: InternalNode, place: TreeNodePlace, cid?: CID): TreeNodePlace[] {
   const n = node.children.length
   return node.children.map(([last, , count], i) => ({
     level: node.level - 1,
@@ -82,6 +85,7 @@ export function childPlaces(node: InternalNode, place: TreeNodePlace): TreeNodeP
     after: i === 0 ? place.after : node.children[i - 1]![0],
     endsLevel: place.endsLevel && i === n - 1,
     root: false,
+    parent: cid,
   }))
 }
 
@@ -159,7 +163,7 @@ export async function findTreeFault(trees: ProllyTree, root: CID, { onLeaf }: Fi
         const problem = treeNodeFault(node, place)
         if (problem) return { cid, problem }
         if (node.level > 0) {
-          const places = childPlaces(node as InternalNode, place)
+          const places = childPlaces(node as InternalNode, place, cid)
           ;(node as InternalNode).children.forEach(([, child], k) => next.push({ cid: child, place: places[k]! }))
           continue
         }

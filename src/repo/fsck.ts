@@ -111,7 +111,7 @@ export async function fsck(repo: Repository, { onProgress, strict = false }: Fsc
     const stack: Job[] = [{ cid: root, as: label.startsWith('tags/') ? 'tag' : 'commit' }]
     while (stack.length > 0) {
       const job = stack.pop()!
-      const key = job.cid.toString()
+      const key = jobKey(job)
       if (seen.has(key)) continue
       seen.add(key)
       const cached = verdicts.get(key)
@@ -182,6 +182,17 @@ export async function fsck(repo: Repository, { onProgress, strict = false }: Fsc
   }
 }
 
+/**
+ * A job's key among those checked: its CID, and for a tree node below a root its place too. A
+ * node is in the canonical form in a place (what its parent says of it, what comes before it),
+ * so one shared by two trees in different places is checked in each.
+ */
+function jobKey(job: Job): string {
+  const p = job.place
+  if (!p) return job.cid.toString()
+  return `${job.cid.toString()} ${JSON.stringify([p.level, p.last, p.count, p.after ?? null, p.endsLevel])}`
+}
+
 /** A record's links name blocks that are not in the store. */
 class DanglingLinks extends PedigreeError {
   constructor(readonly links: string[]) {
@@ -217,7 +228,7 @@ async function check(repo: Repository, job: Job, counts?: FsckResult['checked'] 
     const fault = treeNodeFault(node, place)
     const problem = fault ? { problem: `not a canonical tree node: ${fault}` } : undefined
     if ('children' in node) {
-      const places = childPlaces(node, place)
+      const places = childPlaces(node, place, job.cid)
       return { children: node.children.map(([last, cid], i) => ({ cid, as: 'tree' as const, path: last, place: places[i] })), problem }
     }
     return {
