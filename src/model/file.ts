@@ -513,9 +513,15 @@ interface ChunkRef {
 /** The chunks of a file in order, reading part nodes depth first as they are reached. */
 async function* chunkRefs(blocks: Blockstore, rootCid: CID, root: FileNode): AsyncGenerator<ChunkRef> {
   const stack: Array<{ cid: CID; node: FileNode; next: number }> = [{ cid: rootCid, node: root, next: 0 }]
+  // The writer puts every leaf at one depth (a reader would read any shape; a check would not).
+  let leafDepth: number | undefined
   while (stack.length > 0) {
     const top = stack[stack.length - 1]
     if ('chunks' in top.node) {
+      leafDepth ??= stack.length
+      if (stack.length !== leafDepth) {
+        throw new CorruptBlockError(cidToString(top.cid), `a leaf of file ${cidToString(rootCid)} at depth ${stack.length - 1}, where its other leaves are at depth ${leafDepth - 1}`)
+      }
       for (const [cid, length] of top.node.chunks) yield { cid, length, parent: top.cid }
       stack.pop()
       continue

@@ -88,6 +88,24 @@ const isBoundary = (key: string, level: number): boolean => keyHash(key, level) 
 /** Deterministic size estimate of one item, used only for the early cut. */
 const itemWeight = (key: string): number => key.length * 3 + 64
 
+/**
+ * Why a node of `level` whose items have these keys is not one the chunker below cuts, or
+ * undefined if it is: no cut may fall inside it, and one must fall after its last item unless
+ * the node ends its level (the last node of a level is cut by the end of the items). A tree
+ * whose every node passes (see tree-check.ts) is the one a build of its entries gives.
+ */
+export function cutFault(level: number, keys: readonly string[], endsLevel: boolean): string | undefined {
+  let weight = 0
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!
+    weight += itemWeight(key)
+    const cut = isBoundary(key, level) || weight >= MAX_NODE_BYTES
+    if (cut && i < keys.length - 1) return `it goes on after '${key}', where the content-defined rule ends a node`
+    if (!cut && i === keys.length - 1 && !endsLevel) return `it ends at '${key}', where the content-defined rule does not end a node`
+  }
+  return undefined
+}
+
 /** Items of one level; for level > 0 the value is a child descriptor. */
 type Child = { cid: CID; count: number }
 type Item<V> = [string, V]
@@ -200,6 +218,21 @@ export class ProllyTree {
     })
     // Read alone when missing, so that the error is the one node() gives.
     return this.cached(cidToString(cid), cid) ?? this.node(cid)
+  }
+
+  /**
+   * Many nodes by CID, in order, each verified against its CID and checked for shape; not
+   * cached (for walks that read each node once). A missing node throws NotFoundError naming it.
+   */
+  async nodesMany(cids: readonly CID[]): Promise<TreeNode[]> {
+    const blocks = await this.blocks.getMany(cids)
+    const out: TreeNode[] = []
+    for (let i = 0; i < cids.length; i++) {
+      const cid = cids[i]!
+      const bytes = blocks[i]
+      out.push(bytes ? checkTreeNode(cid, decodeBlock(cid, bytes)) : await this.node(cid))
+    }
+    return out
   }
 
   /** Number of entries in the tree. */

@@ -1,8 +1,10 @@
-import { CID, cidToString } from '../codec/cid.js'
-import { decodeBlock, linksOf } from '../codec/block.js'
+import { CID, RAW, cidToString } from '../codec/cid.js'
+import { decodeBlock, linksOf, verifyBlock } from '../codec/block.js'
 import { PedigreeError } from '../errors.js'
 import { checkCommit, isTagShape, type Tag } from '../model/commit.js'
-import { readFile } from '../model/file.js'
+import { fileSize, readFile } from '../model/file.js'
+import type { LeafNode } from '../model/tree.js'
+import { ROOT_PLACE, childPlaces, treeNodeFault, type TreeNodePlace } from '../model/tree-check.js'
 import type { Repository } from './repository.js'
 import { isIndexed } from './link-index.js'
 import { peel } from './resolve.js'
@@ -57,12 +59,24 @@ export interface FsckOptions {
   strict?: boolean
 }
 
-type Job = { cid: CID; as: 'commit' | 'tree' | 'record' | 'file' | 'tag'; path?: string }
+type Job = {
+  cid: CID
+  as: 'commit' | 'tree' | 'record' | 'file' | 'tag'
+  path?: string
+  /** A tree node's place in its tree (a root's when absent). */
+  place?: TreeNodePlace
+}
+
+/** What checking one block found: the blocks it links to, and a problem that does not stop the walk below it. */
+type Checked = { children: Job[]; problem?: { problem: string; path?: string } }
 
 /**
  * Verify every block reachable from every ref and every reflog entry: its hash, that it
  * decodes, that it has the expected shape, and that everything it links to is present;
- * and that the tree each ref points at holds no path as both an entry and a folder.
+ * that every tree node is in the canonical form (model/tree-check.ts: safe paths in strict
+ * order, no path twice, keys, counts and boundaries as a build of the entries makes them) and
+ * gives each entry the size of what it names; and that the tree each ref points at holds no
+ * path as both an entry and a folder.
  * Reports each broken block once, with the refs that reach it.
  *
  * @example
@@ -97,7 +111,7 @@ export async function fsck(repo: Repository, { onProgress, strict = false }: Fsc
     const stack: Job[] = [{ cid: root, as: label.startsWith('tags/') ? 'tag' : 'commit' }]
     while (stack.length > 0) {
       const job = stack.pop()!
-      const key = job.cid.toString()
+      const key = jobKey(job)
       if (seen.has(key)) continue
       seen.add(key)
       const cached = verdicts.get(key)
@@ -105,8 +119,13 @@ export async function fsck(repo: Repository, { onProgress, strict = false }: Fsc
       if (!firstPass && cached !== undefined && job.as !== 'commit' && job.as !== 'tree' && job.as !== 'tag') continue
       let children: Job[] = []
       try {
-        children = await check(repo, job, firstPass ? checked : undefined)
-        if (firstPass) verdicts.set(key, null)
+        const result = await check(repo, job, firstPass ? checked : undefined)
+        children = result.children
+        if (firstPass) {
+          // A tree node in a non-canonical form is reported, and what it links is still checked.
+          verdicts.set(key, result.problem ? { as: job.as, ...result.problem, bad: cidToString(job.cid) } : null)
+          if (result.problem) problemOwners.set(key, new Set([label]))
+        }
       } catch (e) {
         if (e instanceof DanglingLinks && !strict) {
           if (firstPass) {
@@ -163,6 +182,17 @@ export async function fsck(repo: Repository, { onProgress, strict = false }: Fsc
   }
 }
 
+/**
+ * A job's key among those checked: its CID, and for a tree node below a root its place too. A
+ * node is in the canonical form in a place (what its parent says of it, what comes before it),
+ * so one shared by two trees in different places is checked in each.
+ */
+function jobKey(job: Job): string {
+  const p = job.place
+  if (!p) return job.cid.toString()
+  return `${job.cid.toString()} ${JSON.stringify([p.level, p.last, p.count, p.after ?? null, p.endsLevel])}`
+}
+
 /** A record's links name blocks that are not in the store. */
 class DanglingLinks extends PedigreeError {
   constructor(readonly links: string[]) {
@@ -170,32 +200,41 @@ class DanglingLinks extends PedigreeError {
   }
 }
 
-async function check(repo: Repository, job: Job, counts?: FsckResult['checked'] & { unindexed: number }): Promise<Job[]> {
+async function check(repo: Repository, job: Job, counts?: FsckResult['checked'] & { unindexed: number }): Promise<Checked> {
   const bytes = await repo.blocks.tryGet(job.cid)
   if (!bytes) throw new PedigreeError('ERR_MISSING', 'block is missing from the store', { cid: cidToString(job.cid) })
   if (job.as === 'file') {
     if (counts) counts.files++
     // Reading verifies every chunk and every node of the file against its CID.
     for await (const _ of readFile(repo.blocks, job.cid)) void _
-    return []
+    return { children: [] }
   }
   const value = decodeBlock(job.cid, bytes)
   if (job.as === 'commit' || job.as === 'tag') {
     if (isTagShape(value)) {
-      return [{ cid: (value as Tag).target, as: 'commit' }]
+      return { children: [{ cid: (value as Tag).target, as: 'commit' }] }
     }
     const commit = checkCommit(job.cid, value)
     if (counts) {
       counts.commits++
       if (!(await isIndexed(repo, job.cid))) counts.unindexed++
     }
-    return [{ cid: commit.tree, as: 'tree' }, ...commit.parents.map((p) => ({ cid: p, as: 'commit' as const }))]
+    return { children: [{ cid: commit.tree, as: 'tree' }, ...commit.parents.map((p) => ({ cid: p, as: 'commit' as const }))] }
   }
   if (job.as === 'tree') {
     if (counts) counts.trees++
     const node = await repo.trees.node(job.cid)
-    if ('children' in node) return node.children.map(([last, cid]) => ({ cid, as: 'tree' as const, path: last }))
-    return node.entries.map(([path, entry]) => ({ cid: entry.cid, as: entry.kind, path }))
+    const place = job.place ?? ROOT_PLACE
+    const fault = treeNodeFault(node, place)
+    const problem = fault ? { problem: `not a canonical tree node: ${fault}` } : undefined
+    if ('children' in node) {
+      const places = childPlaces(node, place, job.cid)
+      return { children: node.children.map(([last, cid], i) => ({ cid, as: 'tree' as const, path: last, place: places[i] })), problem }
+    }
+    return {
+      children: node.entries.map(([path, entry]) => ({ cid: entry.cid, as: entry.kind, path })),
+      problem: problem ?? (await entrySizeProblem(repo, node.entries)),
+    }
   }
   if (counts) counts.records++
   const missing: string[] = []
@@ -205,7 +244,40 @@ async function check(repo: Repository, job: Job, counts?: FsckResult['checked'] 
     if (!present[i]) missing.push(`${field} → ${cidToString(c)}`)
   })
   if (missing.length > 0) throw new DanglingLinks(missing)
-  return []
+  return { children: [] }
+}
+
+/**
+ * The first entry of a leaf whose size is not that of what it names (a record's block length,
+ * a file's size). Absent or unreadable targets are left to their own check.
+ */
+async function entrySizeProblem(repo: Repository, entries: LeafNode['entries']): Promise<{ problem: string; path: string } | undefined> {
+  const blocks = entries.filter(([, e]) => e.kind === 'record' || e.cid.code === RAW)
+  const lengths = repo.blocks.storedSizes
+    ? (await repo.blocks.storedSizes(blocks.map(([, e]) => e.cid))).map((s) => s?.size)
+    : (await repo.blocks.getMany(blocks.map(([, e]) => e.cid))).map((b) => b?.length)
+  const sizes = new Map<string, number | undefined>(blocks.map(([path], i) => [path, lengths[i]]))
+  for (const [path, entry] of entries) {
+    let size = sizes.has(path) ? sizes.get(path) : await fileSize(repo.blocks, entry.cid).catch(() => undefined)
+    // A block whose bytes are not its own is reported by its own check, not as a size.
+    if (size !== undefined && size !== entry.size && sizes.has(path)) size = await verifiedLength(repo, entry.cid)
+    if (size !== undefined && size !== entry.size) {
+      return { problem: `its entry '${path}' gives ${entry.kind} ${cidToString(entry.cid)} ${entry.size} bytes, the ${entry.kind} has ${size}`, path }
+    }
+  }
+  return undefined
+}
+
+/** The length of a block whose bytes match its CID; undefined if absent or not. */
+async function verifiedLength(repo: Repository, cid: CID): Promise<number | undefined> {
+  const bytes = await repo.blocks.tryGet(cid)
+  if (!bytes) return undefined
+  try {
+    verifyBlock(cid, bytes)
+  } catch {
+    return undefined
+  }
+  return bytes.length
 }
 
 /** The tree of the commit `cid` names (through annotated tags), or undefined if it cannot be read. */

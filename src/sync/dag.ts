@@ -22,6 +22,14 @@ export interface DagLink {
   optional: boolean
   /** `cidKey(cid)` once {@link linkKey} has computed it (a walk of 100k links looks each up in several maps). */
   key?: string
+  /**
+   * The bytes the linking node says the target has: a tree entry's size (the record block's
+   * length, the file's size), a chunk's length, a part's size. Undefined where nothing says.
+   */
+  size?: number
+  /** The node that gives `size` (named when the target disagrees), and the tree path, if any. */
+  from?: CID
+  path?: string
 }
 
 /** The CID's map key (see CidMap), computed once per link. */
@@ -78,7 +86,8 @@ export function linksOfNode(cid: CID, bytes: Uint8Array, as: NodeKind, optional 
       return [...linksOf(value)].map(([, c]) => link(c, 'any', true))
     case 'file': {
       if (!isFileNode(value)) return bad('it is not a well-formed file node')
-      return 'chunks' in value ? value.chunks.map(([c]) => link(c, 'chunk')) : value.parts.map(([c]) => link(c, 'file'))
+      const sized = (c: CID, kind: NodeKind, size: number): DagLink => ({ ...link(c, kind), size, from: cid })
+      return 'chunks' in value ? value.chunks.map(([c, n]) => sized(c, 'chunk', n)) : value.parts.map(([c, n]) => sized(c, 'file', n))
     }
     default:
       return [...linksOf(value)].map(([, c]) => link(c, 'any', true))
@@ -120,11 +129,13 @@ function treeLinks(cid: CID, value: unknown, optional: boolean): DagLink[] {
   if (v.level === 0) {
     if (!Array.isArray(v.entries)) return bad('leaf without entries')
     for (const e of v.entries as unknown[]) {
-      const entry = Array.isArray(e) ? (e[1] as { cid?: unknown; kind?: unknown } | undefined) : undefined
+      const entry = Array.isArray(e) ? (e[1] as { cid?: unknown; kind?: unknown; size?: unknown } | undefined) : undefined
       const c = entry && typeof entry === 'object' ? CID.asCID(entry.cid) : null
       if (!Array.isArray(e) || typeof e[0] !== 'string' || !c) return bad('malformed entry')
       if (entry!.kind !== 'record' && entry!.kind !== 'file') return bad(`entry '${e[0] as string}' has unknown kind ${JSON.stringify(entry!.kind)}`)
-      out.push({ cid: c, as: entry!.kind, optional, key: undefined })
+      const size = entry!.size
+      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) return bad(`entry '${e[0] as string}' has size ${String(size)}, not a byte count`)
+      out.push({ cid: c, as: entry!.kind, optional, key: undefined, size, from: cid, path: e[0] as string })
     }
   } else {
     if (!Array.isArray(v.children) || v.children.length === 0) return bad('internal node without children')

@@ -8,7 +8,7 @@ import type { Repository } from '../repo/repository.js'
 import type { Blockstore } from '../store/blockstore.js'
 import { isAncestor } from './ancestry.js'
 import { checkComplete } from './complete.js'
-import { CidSet, verifyIncoming } from './dag.js'
+import { CidMap, verifyIncoming } from './dag.js'
 import type { PutBlocksResult, RemoteRefResult, RemoteRefUpdate, SyncProgress } from './transport.js'
 
 /** Verified blocks are written in batches of about this many bytes (or BATCH_BLOCKS blocks). */
@@ -19,23 +19,24 @@ const MAX_REMEMBERED = 512 * 1024
 const NO_FIELDS: ReadonlySet<string> = new Set()
 /** Blocks this big or bigger are not checked for being maps (records are small; a large node is read again when reached). */
 const MAX_REMEMBERED_BLOCK = 64 * 1024
-const remembered = new WeakMap<Blockstore, CidSet>()
+const remembered = new WeakMap<Blockstore, CidMap<number>>()
 
 /**
  * Blocks this process received into `store` (from a push) and stored, each verified against its
- * CID and found to be a valid dag-cbor map, which is all a record must be: the completeness
- * check before a ref moves need not read them again (a push of 100k records read, re-hashed
- * and decoded every one of them a second time). Bounded: the oldest are forgotten, which only
- * means reading those again.
+ * CID and found to be a valid dag-cbor map, which is all a record must be, with its length (what
+ * a tree entry of it must give as its size): the completeness check before a ref moves need not
+ * read them again (a push of 100k records read, re-hashed and decoded every one of them a second
+ * time). Bounded: the oldest are forgotten, which only means reading those again.
  */
-export function receivedMaps(store: Blockstore): { has(cid: CID): boolean } | undefined {
-  return remembered.get(store)
+export function receivedMaps(store: Blockstore): { sizeOf(cid: CID): number | undefined } | undefined {
+  const map = remembered.get(store)
+  return map && { sizeOf: (cid) => map.get(cid) }
 }
 
-function remember(store: Blockstore, cids: readonly CID[]): void {
-  let set = remembered.get(store)
-  if (!set || set.size + cids.length > MAX_REMEMBERED) remembered.set(store, (set = new CidSet()))
-  for (const c of cids) set.add(c)
+function remember(store: Blockstore, blocks: readonly Block[]): void {
+  let map = remembered.get(store)
+  if (!map || map.size + blocks.length > MAX_REMEMBERED) remembered.set(store, (map = new CidMap()))
+  for (const b of blocks) map.set(b.cid, b.bytes.length)
 }
 
 /**
@@ -55,7 +56,7 @@ export class VerifiedWriter {
   private bytes = 0
   private writing: Promise<void> | undefined
   /** Blocks of the batch that validated as dag-cbor maps, remembered once it is stored. */
-  private batchMaps: CID[] = []
+  private batchMaps: Block[] = []
   blocks = 0
   totalBytes = 0
 
@@ -88,7 +89,7 @@ export class VerifiedWriter {
 
   private async accept(block: Block, map = false): Promise<void> {
     this.batch.push(block)
-    if (map) this.batchMaps.push(block.cid)
+    if (map) this.batchMaps.push(block)
     this.bytes += block.bytes.length
     this.blocks++
     this.totalBytes += block.bytes.length
