@@ -36,36 +36,62 @@ export default class Serve extends BaseCommand<typeof Serve> {
   }
 
   async run(): Promise<void> {
-    const repo = await this.repo()
+    let repo = await this.repo()
     const { startServer } = await import('../server/server.js')
     const { startStoreSocket } = await import('../server/store-socket.js')
+    const { watchDaemon } = await import('../server/daemon-watch.js')
     const { DaemonStore } = await import('../store/daemon.js')
     const { isS3Url } = await import('../store/s3/url.js')
-    // Local processes share the store through this server, unless a daemon already serves it
-    // (then this server is one of its clients) or it is in S3 (which needs no owner).
-    const local = !(repo.store instanceof DaemonStore) && !isS3Url(repo.location)
-    const socket = local ? await startStoreSocket(repo.store, { what: 'pedigree serve' }) : undefined
-    const server = await startServer(repo, {
-      host: this.flags.host,
-      port: this.flags.port,
-      allowAnonymousWrite: this.flags['allow-anonymous-write'],
-      requireTokenForRead: this.flags['require-token-for-read'],
-      maxBody: this.flags['max-body'],
-      maxCarBody: this.flags['max-car-body'],
-    }).catch(async (e) => {
-      await socket?.close()
-      throw e
-    })
-    if (this.jsonEnabled()) {
-      process.stdout.write(JSON.stringify({ url: server.url, host: server.host, port: server.port, store: repo.location, ...(socket ? { socket: socket.socketPath } : {}) }) + '\n')
-    } else this.log(`serving ${repo.location} at ${server.url}${socket ? ` and to local processes on ${socket.socketPath}` : ''} (Ctrl-C to stop)`)
+    const { Repository } = await import('../repo/repository.js')
     // Run until told to stop; then finish the requests in flight, and let the base command close the store.
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const stop = new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGINT', resolve)
       process.once('SIGTERM', resolve)
     })
-    await server.close()
-    await socket?.close()
-    if (!this.jsonEnabled()) process.stderr.write(`stopped (${signal})\n`)
+    let port = this.flags.port
+    let taken: InstanceType<typeof Repository> | undefined
+    try {
+      for (;;) {
+        // Local processes share the store through this server, unless a daemon already serves it
+        // (then this server is one of its clients) or it is in S3 (which needs no owner).
+        const client = repo.store instanceof DaemonStore ? repo.store : undefined
+        const local = !client && !isS3Url(repo.location)
+        const socket = local ? await startStoreSocket(repo.store, { what: 'pedigree serve' }) : undefined
+        const server = await startServer(repo, {
+          host: this.flags.host,
+          port,
+          allowAnonymousWrite: this.flags['allow-anonymous-write'],
+          requireTokenForRead: this.flags['require-token-for-read'],
+          maxBody: this.flags['max-body'],
+          maxCarBody: this.flags['max-car-body'],
+        }).catch(async (e) => {
+          await socket?.close()
+          throw e
+        })
+        if (taken) {
+          if (!this.jsonEnabled()) process.stderr.write(`serving ${repo.location} itself now, at ${server.url}\n`)
+        } else if (this.jsonEnabled()) {
+          process.stdout.write(JSON.stringify({ url: server.url, host: server.host, port: server.port, store: repo.location, ...(socket ? { socket: socket.socketPath } : {}) }) + '\n')
+        } else this.log(`serving ${repo.location} at ${server.url}${socket ? ` and to local processes on ${socket.socketPath}` : ''} (Ctrl-C to stop)`)
+        port = server.port
+        // A client of a daemon takes the store over when that daemon stops (else every request would fail).
+        const watch = client ? watchDaemon(client) : undefined
+        const why = await Promise.race([stop, ...(watch ? [watch.stopped.then(() => 'daemon stopped' as const)] : [])])
+        watch?.cancel()
+        await server.close()
+        await socket?.close()
+        if (why !== 'daemon stopped') {
+          if (!this.jsonEnabled()) process.stderr.write(`stopped (${why})\n`)
+          return
+        }
+        if (!this.jsonEnabled()) process.stderr.write(`the store daemon (pid ${client!.pid}) stopped; taking the store over (waiting for it to be free)\n`)
+        const next = await Repository.open(repo.location, this.storeOptions())
+        await taken?.close()
+        taken = next
+        repo = next
+      }
+    } finally {
+      await taken?.close()
+    }
   }
 }
