@@ -1,4 +1,5 @@
 import { Args } from '@oclif/core'
+import { constants } from 'node:os'
 import { join, resolve } from 'node:path'
 import { BaseCommand } from '../cli/base-command.js'
 import { formatBytes } from '../cli/progress.js'
@@ -6,11 +7,13 @@ import { cidToString } from '../codec/cid.js'
 import { STORE_DIRNAME } from '../repo/repository.js'
 import { clone, defaultCloneDir } from '../sync/clone.js'
 import { jsonOf } from '../sync/json.js'
-import { syncProgress } from './push.js'
+import { plural, syncProgress } from './push.js'
+
+const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
 
 export default class Clone extends BaseCommand<typeof Clone> {
   static override summary = 'Make a new store holding everything another store has; it becomes the remote "origin".'
-  static override description = 'URL is a path to another store (or file://), an http(s):// URL of a `pedigree serve` (send PEDIGREE_TOKEN when it requires one for reads), or s3://bucket/prefix. The new store is DIR/.pedigree (DIR defaults to the name of the source: its last path segment, or the host name of a bare http URL), or the folder named by --repo. Every block is verified; on failure nothing is left behind.'
+  static override description = 'URL is a path to another store (or file://), an http(s):// URL of a `pedigree serve` (send PEDIGREE_TOKEN when it requires one for reads), or s3://bucket/prefix. The new store is DIR/.pedigree (DIR defaults to the name of the source: its last path segment, or the host name of a bare http URL), or the folder named by --repo. Every block is verified. If the clone fails, what it made is removed; if it is interrupted (Ctrl-C, SIGTERM), what was received is kept and running the same clone again resumes it, fetching only what is missing.'
   static override examples = [
     '<%= config.bin %> clone /mnt/beamline7 mirror',
     '<%= config.bin %> clone ../campaign --repo /scratch/campaign.pedigree',
@@ -25,10 +28,33 @@ export default class Clone extends BaseCommand<typeof Clone> {
   async run(): Promise<unknown> {
     const location = this.flags.repo ? resolve(this.flags.repo) : join(resolve(this.args.dir ?? defaultCloneDir(this.args.url)), STORE_DIRNAME)
     const progress = syncProgress(this.interactive)
-    const r = await clone(this.args.url, location, { who: this.person(), open: this.storeOptions(), base: process.cwd(), onProgress: progress.update })
+    // Ctrl-C or SIGTERM: stop the transfer, let the store keep what it received, say how to go
+    // on, then end by the signal. A second signal ends the process at once.
+    const stop = new AbortController()
+    let interrupted: NodeJS.Signals | undefined
+    const onSignal = (signal: NodeJS.Signals): void => {
+      interrupted = signal
+      for (const s of SIGNALS) process.off(s, onSignal)
+      stop.abort()
+      setTimeout(() => process.kill(process.pid, signal), 10_000).unref()
+    }
+    for (const s of SIGNALS) process.on(s, onSignal)
+    let r
+    try {
+      r = await clone(this.args.url, location, { who: this.person(), open: this.storeOptions(), base: process.cwd(), onProgress: progress.update, signal: stop.signal })
+    } catch (e) {
+      if (!interrupted) throw e
+      progress.done()
+      process.stderr.write(`clone interrupted; run the same \`pedigree clone\` again to resume it (what was received is kept in ${location})\n`)
+      process.kill(process.pid, interrupted)
+      // The signal ends the process; should someone else be listening for it, exit as it would have.
+      return new Promise(() => setTimeout(() => process.exit(128 + (constants.signals[interrupted!] ?? 0)), 2_000))
+    } finally {
+      for (const s of SIGNALS) process.off(s, onSignal)
+    }
     progress.done()
     for (const ref of r.refs) this.log(`  ${cidToString(ref.cid)}  ${ref.ref}`)
-    this.log(`cloned ${r.url} into ${r.location}: ${r.blocks} blocks, ${formatBytes(r.bytes)}, ${r.roundTrips} round trips`)
+    this.log(`${r.resumed ? 'resumed the clone of' : 'cloned'} ${r.url} into ${r.location}: ${plural(r.blocks, 'block')}, ${formatBytes(r.bytes)}, ${plural(r.roundTrips, 'round trip')}`)
     return jsonOf(r)
   }
 }

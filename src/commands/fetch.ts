@@ -4,7 +4,7 @@ import { formatBytes } from '../cli/progress.js'
 import { cidToString } from '../codec/cid.js'
 import { fetch } from '../sync/fetch.js'
 import { jsonOf } from '../sync/json.js'
-import { syncProgress } from './push.js'
+import { plural, syncProgress } from './push.js'
 
 export default class Fetch extends BaseCommand<typeof Fetch> {
   static override summary = "Copy what this store lacks of a remote's refs; record them as remotes/<remote>/<ref>."
@@ -30,7 +30,7 @@ export default class Fetch extends BaseCommand<typeof Fetch> {
     })
     progress.done()
     for (const f of r.refs) this.log(`  ${f.tracking}: ${f.old ? cidToString(f.old) : '(new)'} → ${cidToString(f.new)} (${f.status})`)
-    this.log(`fetched from ${r.remote} (${r.url}): ${r.blocks} blocks, ${formatBytes(r.bytes)}, ${r.roundTrips} round trips`)
+    this.log(`fetched from ${r.remote} (${r.url}): ${plural(r.blocks, 'block')}, ${formatBytes(r.bytes)}, ${plural(r.roundTrips, 'round trip')}`)
     return jsonOf(r)
   }
 }

@@ -4,7 +4,7 @@ import { formatBytes } from '../cli/progress.js'
 import { cidToString } from '../codec/cid.js'
 import { jsonOf } from '../sync/json.js'
 import { pull } from '../sync/pull.js'
-import { syncProgress } from './push.js'
+import { plural, syncProgress } from './push.js'
 
 export default class Pull extends BaseCommand<typeof Pull> {
   static override summary = 'Fetch a ref from a remote and fast-forward the local ref to it.'
@@ -27,7 +27,7 @@ export default class Pull extends BaseCommand<typeof Pull> {
     })
     progress.done()
     this.log(`${r.ref}: ${r.old ? cidToString(r.old) : '(new)'} → ${cidToString(r.new)} (${r.status})`)
-    this.log(`fetched from ${r.remote} (${r.url}): ${r.fetch.blocks} blocks, ${formatBytes(r.fetch.bytes)}, ${r.fetch.roundTrips} round trips`)
+    this.log(`fetched from ${r.remote} (${r.url}): ${plural(r.fetch.blocks, 'block')}, ${formatBytes(r.fetch.bytes)}, ${plural(r.fetch.roundTrips, 'round trip')}`)
     return jsonOf(r)
   }
 }

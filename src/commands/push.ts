@@ -40,7 +40,8 @@ export default class Push extends BaseCommand<typeof Push> {
     })
     progress.done()
     for (const p of r.refs) this.log(`  ${p.ref}: ${p.old ? cidToString(p.old) : '(new)'} → ${cidToString(p.new)} (${p.status})`)
-    this.log(`pushed to ${r.remote} (${r.url}): ${r.blocks} blocks, ${formatBytes(r.bytes)}, ${r.roundTrips} round trips`)
+    if (r.refs.every((p) => p.status === 'up-to-date')) this.log(`everything up to date on ${r.remote} (${r.url}); ${plural(r.roundTrips, 'round trip')}`)
+    else this.log(`pushed to ${r.remote} (${r.url}): ${plural(r.blocks, 'block')}, ${formatBytes(r.bytes)}, ${plural(r.roundTrips, 'round trip')}`)
     return jsonOf(r)
   }
 }
@@ -61,4 +62,9 @@ export function syncProgress(enabled: boolean): { update: (p: SyncProgress) => v
     },
     done: () => line?.done(),
   }
+}
+
+/** `1 round trip`, `2 round trips`. */
+export function plural(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`
 }

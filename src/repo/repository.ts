@@ -39,7 +39,8 @@ import { makeDirs } from '../util/make-dirs.js'
 
 /** Name of the folder that holds a store, found upward from the working directory. */
 export const STORE_DIRNAME = '.pedigree'
-const FORMAT_FILE = 'FORMAT'
+/** The file that marks a folder as a pedigree store (it holds the format version). */
+export const FORMAT_FILE = 'FORMAT'
 const FORMAT = 'pedigree store format 1\n'
 /** In a `.pedigree` folder whose store lives elsewhere (S3): the store's URL. */
 const STORE_FILE = 'STORE'

@@ -1,9 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { realpathSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname } from 'node:path'
+import { isS3Url } from '../store/s3/url.js'
 import { PedigreeError } from '../errors.js'
 import type { Repository } from '../repo/repository.js'
 import { CAR_MEDIA_TYPE } from '../sync/http-transport.js'
-import { asPedigreeError, errorBody, statusOf } from './errors.js'
+import { asPedigreeError, errorBody, statusOf, withoutPaths } from './errors.js'
 import { openApiDocument } from './openapi.js'
 import { readRoutes } from './read-routes.js'
 import { syncRoutes } from './sync-routes.js'
@@ -70,7 +74,17 @@ export async function buildServer(repo: Repository, options: ServerOptions = {})
   ] as const) {
     if (!Number.isSafeInteger(v) || v <= 0) throw new PedigreeError('ERR_INVALID_INPUT', `${name} must be a positive number of bytes, not ${v}`, { [name]: v })
   }
-  const app = Fastify({ bodyLimit: maxBody, logger: false, return503OnClosing: true })
+  // Requests that arrive while the server closes (on a connection kept alive: a push's next
+  // request after SIGTERM) are answered 503 by the hook below, with a pedigree error body;
+  // fastify's own 503 has none, and clients could only guess why.
+  const app = Fastify({ bodyLimit: maxBody, logger: false, return503OnClosing: false })
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+  app.addHook('onRequest', async () => {
+    if (closing) throw new PedigreeError('ERR_UNREACHABLE', 'the server is shutting down; retry once it is back', { reason: 'shutting-down' })
+  })
 
   // A CAR body is handed to its route as the raw stream (never buffered); the route counts its bytes.
   app.addContentTypeParser(CAR_MEDIA_TYPE, (_req, payload, done) => done(null, payload))
@@ -80,8 +94,12 @@ export async function buildServer(repo: Repository, options: ServerOptions = {})
     await authenticate(repo, req, options)
   })
 
-  app.setErrorHandler((e, _req, reply) => replyError(reply, asPedigreeError(e)))
-  app.setNotFoundHandler((req, reply) => replyError(reply, new PedigreeError('ERR_NOT_FOUND', `no such route: ${req.method} ${req.url.split('?')[0]} (see GET /openapi.json)`, { method: req.method, url: req.url })))
+  // Errors name the store as "the server's store", never by its folder on this machine.
+  const hidden = privatePaths(repo)
+  app.setErrorHandler((e, _req, reply) => replyError(reply, withoutPaths(asPedigreeError(e), hidden)))
+  app.setNotFoundHandler((req, reply) =>
+    replyError(reply, new PedigreeError('ERR_NOT_FOUND', `no such route: ${req.method} ${req.url.split('?')[0]} (see GET /openapi.json)`, { what: 'route', method: req.method, url: req.url })),
+  )
 
   app.get('/openapi.json', { config: { access: 'public' } }, async () => openApiDocument())
   syncRoutes(app, repo, { maxCarBody })
@@ -112,6 +130,21 @@ export async function startServer(repo: Repository, { host = '127.0.0.1', port =
   const address = app.server.address() as AddressInfo
   const shown = address.family === 'IPv6' || address.address.includes(':') ? `[${address.address}]` : address.address
   return { url: `http://${shown}:${address.port}`, host: address.address, port: address.port, close: () => app.close() }
+}
+
+/** The local paths an answer must not show: the store's folder, the folder it is in, its daemon's socket. */
+function privatePaths(repo: Repository): string[] {
+  const location = repo.location
+  if (isS3Url(location) || location.startsWith('memory:')) return []
+  const paths = [location, dirname(location)]
+  try {
+    paths.push(realpathSync(location))
+  } catch {
+    // not there (a test's store); its name is enough
+  }
+  const socket = (repo.store as { socketPath?: unknown }).socketPath
+  if (typeof socket === 'string') paths.push(socket, dirname(socket))
+  return paths.filter((p) => p !== '/' && p !== tmpdir())
 }
 
 function replyError(reply: FastifyReply, e: PedigreeError): FastifyReply {

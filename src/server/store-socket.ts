@@ -2,7 +2,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { chmod, lstat, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { dirname, join } from 'node:path'
-import { once } from 'node:events'
 import { cidToString, type CID } from '../codec/cid.js'
 import type { Block } from '../codec/block.js'
 import { InvalidInputError, PedigreeError } from '../errors.js'
@@ -243,8 +242,24 @@ function sendError(res: ServerResponse, e: unknown): void {
 /** Write, waiting while the socket's buffer is full; false once the client has gone. */
 async function write(res: ServerResponse, chunk: string | Uint8Array): Promise<boolean> {
   if (res.destroyed) return false
-  if (!res.write(chunk)) await Promise.race([once(res, 'drain'), once(res, 'close')])
+  if (!res.write(chunk)) await drainOrClose(res)
   return !res.destroyed
+}
+
+/**
+ * Wait until `res` drains or closes, leaving no listener behind: a large getMany waits here
+ * once per block, and listeners left by the wait that lost piled up on the response.
+ */
+function drainOrClose(res: ServerResponse): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      res.off('drain', done)
+      res.off('close', done)
+      resolve()
+    }
+    res.on('drain', done)
+    res.on('close', done)
+  })
 }
 
 /** A listing as JSON lines of up to STREAM_BATCH items; stops (closing the store's iterator) if the client goes. */

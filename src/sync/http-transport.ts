@@ -396,9 +396,48 @@ export function updateToJson(u: RemoteRefUpdate): Record<string, unknown> {
 export interface HttpTransportOptions extends OpenTransportOptions {
   /**
    * Bearer token sent with every request. Default: the environment variable PEDIGREE_TOKEN
-   * (read here, like a cloud SDK reads its credentials), or none.
+   * (read here, like a cloud SDK reads its credentials), or none. Surrounding whitespace (a
+   * trailing newline from `$(cat file)`) and a leading `Bearer ` are dropped.
    */
   token?: string
+  /**
+   * How long a request waits for the server to say anything, in ms. Default: the environment
+   * variable PEDIGREE_HTTP_TIMEOUT (seconds), else 300 s.
+   */
+  timeoutMs?: number
+}
+
+/** Environment variable with the seconds a request waits for the server to answer. */
+export const TIMEOUT_ENV = 'PEDIGREE_HTTP_TIMEOUT'
+/** How long a request waits for the server to say anything, unless told otherwise (as fetch does). */
+export const DEFAULT_TIMEOUT_MS = 300_000
+
+/**
+ * The token to send, from `value` (named `source` in errors): trimmed, without a leading
+ * `Bearer ` (people paste the whole header value), and refused if what is left has whitespace
+ * or control characters in it, which no token has and no HTTP header may carry.
+ */
+export function cleanToken(value: string | undefined, source = TOKEN_ENV): string | undefined {
+  if (value === undefined) return undefined
+  const token = value.trim().replace(/^Bearer\s+/i, '')
+  if (token === '') return undefined
+  // eslint-disable-next-line no-control-regex
+  if (/[\s\x00-\x1f\x7f]/.test(token)) {
+    throw new InvalidInputError(`${source} holds whitespace or control characters inside the token; set it to the token alone (pdg_…)`, { source })
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[^\x21-\x7e]/.test(token)) throw new InvalidInputError(`${source} holds characters no token has (only printable ASCII); set it to the token alone (pdg_…)`, { source })
+  return token
+}
+
+/** The request timeout in ms from the value of PEDIGREE_HTTP_TIMEOUT (seconds; > 0), or the default. */
+export function timeoutFrom(value: string | undefined): number {
+  if (value === undefined || value.trim() === '') return DEFAULT_TIMEOUT_MS
+  const seconds = Number(value)
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new InvalidInputError(`${TIMEOUT_ENV} must be a number of seconds above 0, not '${value}'`, { value })
+  }
+  return Math.round(seconds * 1000)
 }
 
 /**
@@ -412,25 +451,28 @@ export interface HttpTransportOptions extends OpenTransportOptions {
  * try { console.log(await t.listRefs()) } finally { await t.close() }
  */
 export async function openHttpTransport(url: string, options: HttpTransportOptions = {}): Promise<Transport> {
-  return new HttpTransport(url, options.token ?? (process.env[TOKEN_ENV] || undefined))
+  const token = options.token !== undefined ? cleanToken(options.token, 'the token') : cleanToken(process.env[TOKEN_ENV])
+  return new HttpTransport(url, token, options.timeoutMs ?? timeoutFrom(process.env[TIMEOUT_ENV]))
 }
 
 type JsonBody = Record<string, unknown>
 
 /** Most bytes of an answer read whole (a ref listing of a large store is a few MiB). */
 const MAX_ANSWER = 256 * 1024 * 1024
-/** How long a request waits for the server to say anything. */
-const ANSWER_TIMEOUT_MS = 300_000
 
 export class HttpTransport implements Transport {
   private readonly base: URL
   private readonly inFlight = new Set<AbortController>()
+  /** Answers being read (CAR streams): close() cancels them, so that no read waits on. */
+  private readonly reading = new Set<ReadableStreamDefaultReader<Uint8Array>>()
   /** Connections kept for the JSON requests, which go through node:http (see jsonRequest). */
   private agent: Agent | undefined
 
   constructor(
     readonly url: string,
     private readonly token?: string,
+    /** How long a request waits for the server to say anything (ms). */
+    private readonly timeoutMs: number = DEFAULT_TIMEOUT_MS,
   ) {
     let base: URL
     try {
@@ -521,6 +563,8 @@ export class HttpTransport implements Transport {
   async close(): Promise<void> {
     for (const c of this.inFlight) c.abort()
     this.inFlight.clear()
+    for (const r of this.reading) void r.cancel().catch(() => {})
+    this.reading.clear()
     this.agent?.destroy()
     this.agent = undefined
   }
@@ -632,8 +676,8 @@ export class HttpTransport implements Transport {
           res.on('end', () => resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', body: Buffer.concat(parts) }))
           res.on('error', (e) => reject(this.unreachable(route, e)))
         })
-        // As fetch (undici) does: give up on a server that stops answering for 5 minutes.
-        req.setTimeout(ANSWER_TIMEOUT_MS, () => req.destroy(new Error(`no answer for ${ANSWER_TIMEOUT_MS / 1000} s`)))
+        // Give up on a server that stops answering (PEDIGREE_HTTP_TIMEOUT; 5 minutes, as fetch).
+        req.setTimeout(this.timeoutMs, () => req.destroy(this.timedOut(route)))
         req.on('error', (e) => {
           // Writing failed after the server answered and closed: the answer says why.
           if (!answered) reject(this.unreachable(route, e))
@@ -664,18 +708,30 @@ export class HttpTransport implements Transport {
   /** The response body's chunks, a failed read becoming ERR_UNREACHABLE (the server went away mid-stream). */
   private async *chunks(stream: ReadableStream<Uint8Array>, route: string): AsyncGenerator<Uint8Array> {
     const reader = stream.getReader()
+    this.reading.add(reader)
     try {
       for (;;) {
         let r: Awaited<ReturnType<typeof reader.read>>
+        let timer: NodeJS.Timeout | undefined
         try {
-          r = await reader.read()
+          r = await new Promise<Awaited<ReturnType<typeof reader.read>>>((resolve, reject) => {
+            timer = setTimeout(() => {
+              const e = this.timedOut(route)
+              reject(e)
+              void reader.cancel(e).catch(() => {})
+            }, this.timeoutMs)
+            reader.read().then(resolve, reject)
+          })
         } catch (e) {
           throw this.unreachable(route, e)
+        } finally {
+          clearTimeout(timer)
         }
         if (r.done) return
         yield r.value
       }
     } finally {
+      this.reading.delete(reader)
       reader.releaseLock()
     }
   }
@@ -690,6 +746,8 @@ export class HttpTransport implements Transport {
     if (this.token) headers.authorization = `Bearer ${this.token}`
     const controller = new AbortController()
     this.inFlight.add(controller)
+    // Until the answer's head arrives; reading its body has its own timer (see chunks).
+    const timer = setTimeout(() => controller.abort(this.timedOut(route)), this.timeoutMs)
     let res: Response
     try {
       res = await fetch(new URL(route, this.base), {
@@ -702,7 +760,9 @@ export class HttpTransport implements Transport {
       } as RequestInit)
     } catch (e) {
       this.inFlight.delete(controller)
-      throw this.unreachable(route, e)
+      throw this.unreachable(route, controller.signal.reason instanceof PedigreeError ? controller.signal.reason : e)
+    } finally {
+      clearTimeout(timer)
     }
     if (!res.ok && ok === 'only') {
       this.inFlight.delete(controller)
@@ -713,7 +773,12 @@ export class HttpTransport implements Transport {
     return res
   }
 
-  /** The PedigreeError a failed answer carries, rebuilt with the same code and data. */
+  /**
+   * The PedigreeError a failed answer carries, rebuilt with the same code and data; a few get
+   * context only the client has (this remote's URL). An answer without a pedigree error body
+   * (a proxy, another server, a wrong path) is ERR_UNREACHABLE, except for the statuses whose
+   * meaning does not depend on who sent them: 401 and 403 (credentials) and 413 (too large).
+   */
   private errorFrom(status: number, statusText: string, text: string, route: string): PedigreeError {
     let parsed: { error?: { code?: unknown; message?: unknown; data?: unknown } } | undefined
     try {
@@ -724,14 +789,33 @@ export class HttpTransport implements Transport {
     const err = parsed?.error
     if (err && typeof err.code === 'string' && typeof err.message === 'string') {
       const data = err.data && typeof err.data === 'object' ? (err.data as Record<string, unknown>) : {}
+      if (err.code === 'ERR_NOT_FOUND' && data.what === 'route') {
+        // A pedigree server, but not at this URL: a path too many (or too few) in the remote's URL.
+        return new PedigreeError('ERR_UNREACHABLE', `the remote ${this.url} is not the base URL of a \`pedigree serve\`: the server there has no route ${route} (${err.message}); check the remote's URL (pedigree remote list)`, {
+          url: this.url,
+          route,
+          status,
+        })
+      }
+      if (status === 503) return new PedigreeError(err.code, `the remote ${this.url} is not taking requests: ${err.message}`, { ...data, url: this.url, status })
       return new PedigreeError(err.code, err.message, data)
     }
-    // Not a pedigree server's answer (a proxy, another server): say what came back.
-    const code = status === 401 ? 'ERR_UNAUTHORIZED' : status === 403 ? 'ERR_FORBIDDEN' : status === 404 ? 'ERR_NOT_FOUND' : status === 413 ? 'ERR_TOO_LARGE' : 'ERR_UNREACHABLE'
-    return new PedigreeError(code, `${this.where(route)} answered HTTP ${status} ${statusText} without a pedigree error; is ${this.url} a \`pedigree serve\`?`, {
-      url: this.url,
-      status,
-    })
+    const code = status === 401 ? 'ERR_UNAUTHORIZED' : status === 403 ? 'ERR_FORBIDDEN' : status === 413 ? 'ERR_TOO_LARGE' : 'ERR_UNREACHABLE'
+    const why =
+      status === 404
+        ? `; check the remote's URL (pedigree remote list): is ${this.url} the base URL of a \`pedigree serve\`?`
+        : status === 503
+          ? `: the server is unavailable (shutting down or overloaded); retry later`
+          : `; is ${this.url} a \`pedigree serve\`?`
+    return new PedigreeError(code, `${this.where(route)} answered HTTP ${status} ${statusText} without a pedigree error${why}`, { url: this.url, status })
+  }
+
+  private timedOut(route: string): PedigreeError {
+    return new PedigreeError(
+      'ERR_UNREACHABLE',
+      `the remote ${this.url} did not answer (${route}) for ${this.timeoutMs / 1000} s; if it is just slow, raise ${TIMEOUT_ENV} (seconds)`,
+      { url: this.url, route, reason: 'timeout', timeoutMs: this.timeoutMs },
+    )
   }
 
   private unreachable(route: string, e: unknown): PedigreeError {

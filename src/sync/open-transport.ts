@@ -23,8 +23,29 @@ export function normalizeRemoteUrl(url: string, base: string): string {
   const trimmed = url.trim()
   if (trimmed === '') throw new InvalidInputError('empty remote URL')
   if (/^file:\/\//i.test(trimmed)) return fileURLToPath(trimmed)
-  if (SCHEME.test(trimmed)) return trimmed
+  if (SCHEME.test(trimmed)) {
+    refuseCredentials(trimmed)
+    return trimmed
+  }
   return resolve(base, trimmed)
+}
+
+/**
+ * A remote URL is kept in the store's config and shown by `remote list`: it must not carry a
+ * user name or password (`http://user:secret@host/`). The error never repeats them.
+ */
+function refuseCredentials(url: string): void {
+  const m = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)@([^/?#@]*)/i.exec(url)
+  if (!m) return
+  const scheme = m[1]!.toLowerCase()
+  const host = m[3]!
+  const instead =
+    scheme === 'http' || scheme === 'https'
+      ? 'send a token in the environment variable PEDIGREE_TOKEN instead'
+      : scheme === 's3'
+        ? 'S3 credentials come from the usual AWS environment (AWS_ACCESS_KEY_ID, AWS_PROFILE, …)'
+        : 'pass credentials some other way'
+  throw new InvalidInputError(`put no credentials in a remote URL (${scheme}://…@${host}): it would be kept in the store's config; ${instead}`, { scheme, host })
 }
 
 /**

@@ -1,5 +1,6 @@
 import { cidToString, type CID } from '../codec/cid.js'
 import { RefusedError } from '../errors.js'
+import { TAG_PREFIX } from '../refs/ref-name.js'
 import type { Repository } from '../repo/repository.js'
 import { isAncestor } from './ancestry.js'
 import { fetch, type FetchOptions, type FetchResult } from './fetch.js'
@@ -46,6 +47,21 @@ export async function pull(repo: Repository, options: PullOptions): Promise<Pull
     return { ...base, status: 'created' }
   }
   if (ours.equals(theirs.new)) return { ...base, status: 'up-to-date' }
+  // A tag never moves without being told to: the remote moved it (or this store has another
+  // tag of that name). Say so, with the command that takes theirs.
+  if (name.startsWith(TAG_PREFIX)) {
+    const o = cidToString(ours)
+    const t = cidToString(theirs.new)
+    throw new RefusedError(
+      [
+        `cannot pull '${name}': the tag moved upstream (or differs here); tags are not moved by pull, and '${name}' was not changed.`,
+        `  yours:  ${name} = ${o}`,
+        `  theirs: ${theirs.tracking} = ${t}`,
+        `To take theirs:  pedigree ref set ${name} ${theirs.tracking} --force   (yours stays reachable as ${name}@{1})`,
+      ].join('\n'),
+      { ref: name, local: o, remote: t, tracking: theirs.tracking, reason: 'tag-moved' },
+    )
+  }
   if (await isAncestor(repo.blocks, ours, theirs.new)) {
     await repo.refs.update(name, { next: theirs.new, expect: ours, who, message: `pull: fast-forward to ${fetched.url} ${name}` })
     return { ...base, status: 'fast-forward' }

@@ -1,5 +1,5 @@
 import { cidToString, type CID } from '../codec/cid.js'
-import { NotFoundError, RefusedError } from '../errors.js'
+import { ConflictError, NotFoundError, PedigreeError, RefusedError } from '../errors.js'
 import type { Person } from '../model/commit.js'
 import { REMOTE_PREFIX, TAG_PREFIX, checkRefName } from '../refs/ref-name.js'
 import type { Repository } from '../repo/repository.js'
@@ -52,11 +52,10 @@ export interface PushResult extends TransferStats {
 export async function push(repo: Repository, options: PushOptions): Promise<PushResult> {
   const { refs: names = ['main'], force = false, who, batchSize = DEFAULT_BATCH, onProgress } = options
   const wanted: { ref: string; local: CID }[] = []
-  for (const name of names) {
-    checkRefName(name)
-    if (name.startsWith(REMOTE_PREFIX)) throw new RefusedError(`refusing to push '${name}': remotes/… refs only record what another store had`, { ref: name })
-    const local = await repo.refs.get(name)
-    if (!local) throw new NotFoundError('ref', name, 'nothing to push')
+  for (const given of names) {
+    checkRefName(given)
+    if (given.startsWith(REMOTE_PREFIX)) throw new RefusedError(`refusing to push '${given}': remotes/… refs only record what another store had`, { ref: given })
+    const { name, local } = await localRef(repo, given)
     if (!wanted.some((w) => w.ref === name)) wanted.push({ ref: name, local })
   }
   const conn = await connect(repo, options)
@@ -77,7 +76,7 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
     }
     for (const p of plan) {
       if (p.status !== 'up-to-date') {
-        await updateWithRepair(repo, t, p, { who, force, known: [...remoteRefs.values()], batchSize, onProgress, message: `push ${p.ref} from ${repo.location}` })
+        await updateWithRepair(repo, t, p, { remote: conn.remote, who, force, known: [...remoteRefs.values()], batchSize, onProgress, message: `push ${p.ref} from ${repo.location}` })
       }
       // What the remote has now, as far as this push knows.
       await repo.refs.update(trackingRef(conn.remote, p.ref), { next: p.new, who, message: `push: ${conn.url}`, remoteTracking: true })
@@ -86,6 +85,20 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
   } finally {
     await conn.close()
   }
+}
+
+/**
+ * The local ref a push names: the ref itself, or the tag of that name (`v1` is `tags/v1`, as
+ * in revisions) when no ref has the short name. NotFoundError otherwise.
+ */
+async function localRef(repo: Repository, name: string): Promise<{ name: string; local: CID }> {
+  const local = await repo.refs.get(name)
+  if (local) return { name, local }
+  if (!name.startsWith(TAG_PREFIX)) {
+    const tag = await repo.refs.get(TAG_PREFIX + name)
+    if (tag) return { name: TAG_PREFIX + name, local: tag }
+  }
+  throw new NotFoundError('ref', name, 'nothing to push')
 }
 
 async function pushStatus(repo: Repository, remote: string, ref: string, old: CID | null, local: CID, force: boolean): Promise<PushedRef['status']> {
@@ -122,13 +135,20 @@ async function updateWithRepair(
   repo: Repository,
   t: Transport,
   p: PushedRef,
-  o: { who: Person; force: boolean; known: CID[]; batchSize: number; onProgress?: (p: SyncProgress) => void; message: string },
+  o: { remote: string; who: Person; force: boolean; known: CID[]; batchSize: number; onProgress?: (p: SyncProgress) => void; message: string },
 ): Promise<void> {
   for (;;) {
     try {
       await t.compareAndSwapRef({ name: p.ref, expected: p.old, next: p.new, who: o.who, message: o.message, force: o.force })
       return
     } catch (e) {
+      if (e instanceof PedigreeError && e.code === 'ERR_CONFLICT') {
+        // Another push moved the ref after this one read it; theirs stays.
+        throw new ConflictError(`${e.message}. Someone else pushed '${p.ref}' meanwhile: fetch first (pedigree pull ${o.remote} ${p.ref}), then push again`, {
+          ...e.data,
+          reason: 'fetch-first',
+        })
+      }
       const lacking = missingOf(e)
       if (!lacking) throw e
       const { order } = await negotiate(repo.blocks, t, [], { known: o.known, lacking, batchSize: o.batchSize, onProgress: o.onProgress })

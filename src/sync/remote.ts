@@ -27,6 +27,13 @@ const CONFIG_PREFIX = 'remote.'
 
 /** Remote names: a letter or digit, then letters, digits, `.`, `_`, `-` (they become one ref-name component). */
 export function checkRemoteName(name: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(name) || /[/\\]/.test(name)) {
+    name = name.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1…@') // never repeat credentials
+    throw new InvalidInputError(
+      `'${name}' is a URL or a path, not a remote name: add it under a name first (pedigree remote add <name> ${name}), then use that name`,
+      { name },
+    )
+  }
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name.endsWith('.lock') || name.endsWith('.') || !isValidRefName(`${REMOTE_PREFIX}${name}/x`)) {
     throw new InvalidInputError(`invalid remote name '${name}': use letters, digits, '.', '_' and '-', starting with a letter or digit`, { name })
   }

@@ -75,7 +75,7 @@ describe('push, clone, pull, fetch', () => {
     expect(second.json.refs[0].status).toBe('up-to-date')
     // Human output on stdout, nothing on stderr without a terminal.
     const human = await runCli(['push'], { cwd: a })
-    expect(human.stdout).toContain(`pushed to origin (${hub}): 0 blocks`)
+    expect(human.stdout).toContain(`everything up to date on origin (${hub}); 1 round trip\n`)
     expect(human.stderr).toBe('')
   })
 

@@ -229,4 +229,43 @@ describe('pedigree serve beside local commands', { timeout: 120_000 }, () => {
     expect(existsSync(join(hub, '.pedigree', 'DAEMON'))).toBe(false)
     expect(existsSync(serve.info.socket)).toBe(false)
   })
+
+  it('a serve started beside a daemon takes the store over when the daemon stops: same URL, answers again, serves local processes itself', async () => {
+    const store = join(dir, 'taken')
+    await mkdir(store)
+    expect((await runCli(['init'], { cwd: store })).code).toBe(0)
+    expect((await runJson(['commit', '--record', 'runs/1.json=-', '-m', 'one'], { cwd: store, input: '{"loss": 0.4}' })).code).toBe(0)
+    const daemon = await startListening<{ socket: string; pid: number }>(['daemon'], store)
+    children.push(daemon.child)
+    const serve = await startListening<{ url: string; socket?: string }>(['serve', '--port', '0'], store)
+    children.push(serve.child)
+    expect(serve.info.socket).toBeUndefined() // a client of the daemon
+    const refs = async (): Promise<{ status: number; body: string }> => {
+      const res = await fetch(`${serve.info.url}/v1/refs`)
+      return { status: res.status, body: await res.text() }
+    }
+    expect((await refs()).status).toBe(200)
+
+    daemon.child.kill('SIGTERM')
+    expect(await exitOf(daemon.child)).toBe(0)
+    // Within a few seconds the server holds the store itself and announces it to local processes.
+    const deadline = Date.now() + 20_000
+    let announced: { pid?: number; what?: string } = {}
+    while (Date.now() < deadline) {
+      announced = await readFile(join(store, '.pedigree', 'DAEMON'), 'utf8').then((t) => JSON.parse(t), () => ({}))
+      if (announced.pid === serve.child.pid) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(announced).toMatchObject({ pid: serve.child.pid, what: 'pedigree serve' })
+    const after = await refs()
+    expect(after.status, after.body).toBe(200)
+    expect(JSON.parse(after.body).refs.map((r: { name: string }) => r.name)).toEqual(['main'])
+    const c = await runJson(['commit', '--record', 'runs/2.json=-', '-m', 'two'], { cwd: store, env: NO_WAIT, input: '{"loss": 0.3}' })
+    expect(c.code, c.stderr).toBe(0)
+    expect(serve.child.exitCode).toBeNull()
+
+    serve.child.kill('SIGTERM')
+    expect(await exitOf(serve.child)).toBe(0)
+    expect(existsSync(join(store, '.pedigree', 'DAEMON'))).toBe(false)
+  })
 })

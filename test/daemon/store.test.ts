@@ -61,6 +61,27 @@ describe('blocks through the daemon', () => {
     expect(Buffer.compare(back[0]!, v2.bytes)).toBe(0)
     expect(Buffer.compare(back[1]!, other.bytes)).toBe(0)
   })
+
+  it('a getMany of many large blocks (back-pressure at every block) leaves no listeners behind: no MaxListenersExceededWarning', async () => {
+    const blocks = Array.from({ length: 24 }, (_, i) => rawBlock(seededBytes(100 + i, 512 * 1024)))
+    await served.level.blocks.putMany(blocks)
+    const warnings: Error[] = []
+    const onWarning = (w: Error): void => {
+      warnings.push(w)
+    }
+    process.on('warning', onWarning)
+    try {
+      for (let round = 0; round < 2; round++) {
+        const back = await served.client.blocks.getMany(blocks.map((b) => b.cid))
+        back.forEach((b, i) => expect(Buffer.compare(b!, blocks[i]!.bytes)).toBe(0))
+      }
+      // Warnings are emitted on the next tick.
+      await new Promise((r) => setTimeout(r, 50))
+    } finally {
+      process.off('warning', onWarning)
+    }
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message)).toEqual([])
+  })
 })
 
 describe('refs through the daemon', () => {

@@ -198,6 +198,31 @@ describe('fetch and pull', () => {
   })
 })
 
+describe('pull of a tag that moved upstream', () => {
+  for (const annotated of [true, false]) {
+    it(`${annotated ? 'an annotated' : 'a lightweight'} tag: refused as "the tag moved upstream", suggesting the ref set --force that works; the local tag is unchanged`, async () => {
+      const remote = await s.init('r')
+      await commitAt(remote, 'main', 1, [record('x.json', { v: 1 })])
+      await commitAt(remote, 'main', 2, [record('x.json', { v: 2 })])
+      const opts = annotated ? { tagger: WHO, message: 'v2', time: 5 } : { tagger: WHO }
+      await remote.tag('v2', 'main~1', opts)
+      const local = await s.init('l')
+      await addRemote(local, 'origin', s.root('r'))
+      await pull(local, { ref: 'tags/v2', who: WHO, transport: PathTransport.over(remote) })
+      const before = (await local.refs.get('tags/v2'))!.toString()
+      await remote.tag('v2', 'main', { ...opts, force: true })
+      const err = await rejectionOf(pull(local, { ref: 'tags/v2', who: WHO, transport: PathTransport.over(remote) }))
+      expect(err.code).toBe('ERR_REFUSED')
+      expect(err.message).toContain('the tag moved upstream')
+      expect(err.message).toContain('pedigree ref set tags/v2 remotes/origin/tags/v2 --force')
+      expect(err.message).not.toContain('diverged')
+      expect(err.message).not.toContain('use --force')
+      expect(err.data).toMatchObject({ ref: 'tags/v2', reason: 'tag-moved' })
+      expect((await local.refs.get('tags/v2'))!.toString()).toBe(before)
+    })
+  }
+})
+
 describe('clone', () => {
   it('gives identical CIDs and byte-exact files', async () => {
     const source = await s.init('r')

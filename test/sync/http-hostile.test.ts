@@ -174,9 +174,11 @@ describe('an unreachable remote', () => {
       const local = await s.init('l')
       await addRemote(local, 'origin', url)
       const err = await rejectionOf(fetch(local, { who: WHO }))
-      expect(err.code).toBe('ERR_NOT_FOUND')
+      // Not a pedigree server's answer: unreachable (exit 8), as docs/http-api.md says, with a hint.
+      expect(err.code).toBe('ERR_UNREACHABLE')
       expect(err.message).toContain('HTTP 404')
       expect(err.message).toContain(`${url}/v1/refs`)
+      expect(err.message).toContain("check the remote's URL")
       expect(await refsOf(local)).toEqual({})
     } finally {
       server.closeAllConnections()

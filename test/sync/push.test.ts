@@ -221,6 +221,24 @@ describe('push to a path remote', () => {
   })
 })
 
+describe('push names refs as revisions do', () => {
+  it('a short tag name pushes the tag (v1 is tags/v1); a name that is neither still fails', async () => {
+    const a = await s.init('a')
+    const c = await commitAt(a, 'main', 1, [record('x.json', { v: 1 })])
+    await a.tag('v1', 'main', { tagger: WHO, message: 'first', time: 5 })
+    await addRemote(a, 'origin', await s.initClosed('r'))
+    const r = await push(a, { who: WHO, refs: ['v1'] })
+    expect(r.refs.map((p) => [p.ref, p.status])).toEqual([['tags/v1', 'created']])
+    await s.with('r', async (remote) => {
+      expect(Object.keys(await refsOf(remote))).toEqual(['tags/v1'])
+      expect(String(((await remote.readNode((await remote.refs.get('tags/v1'))!)) as { target: unknown }).target)).toBe(c.cid.toString())
+    })
+    const err = await rejectionOf(push(a, { who: WHO, refs: ['v2'] }))
+    expect(err.code).toBe('ERR_NOT_FOUND')
+    expect(err.message).toContain('ref not found: v2')
+  })
+})
+
 describe('the receiving side', () => {
   it('moves no ref over a DAG it does not have whole, naming the missing block', async () => {
     const a = await s.init('a')
