@@ -27,10 +27,10 @@ const CONFIG_PREFIX = 'remote.'
 
 /** Remote names: a letter or digit, then letters, digits, `.`, `_`, `-` (they become one ref-name component). */
 export function checkRemoteName(name: string): string {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(name) || /[/\\]/.test(name)) {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(name) || /^(\/|\.\.?\/|~)/.test(name)) {
     name = name.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1…@') // never repeat credentials
     throw new InvalidInputError(
-      `'${name}' is a URL or a path, not a remote name: add it under a name first (pedigree remote add <name> ${name}), then use that name`,
+      `invalid remote name '${name}': that is a URL or a path; add it under a name first (pedigree remote add <name> ${name}), then use the name`,
       { name },
     )
   }

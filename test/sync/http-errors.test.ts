@@ -191,8 +191,8 @@ describe('credentials in a remote URL', () => {
     const local = await s.init('l')
     const err = await rejectionOf(fetch(local, { remote: 'http://127.0.0.1:1/', who: WHO }))
     expect(err.code).toBe('ERR_INVALID_INPUT')
-    expect(err.message).toContain('is a URL or a path, not a remote name')
-    expect(err.message).toContain('pedigree remote add <name> http://127.0.0.1:1/')
+    expect(err.message).toContain("invalid remote name 'http://127.0.0.1:1/': that is a URL or a path")
+    expect(err.message).toContain('pedigree remote add <name> http://127.0.0.1:1/), then use the name')
   })
 })
 
