@@ -28,6 +28,8 @@ const EXIT_CODES: Record<string, number> = {
   ERR_FORBIDDEN: 7,
   ERR_UNREACHABLE: 8,
   ERR_TOO_LARGE: 2,
+  // Stopped by the caller (Ctrl-C): the shell's code for SIGINT.
+  ERR_INTERRUPTED: 130,
 }
 
 /**
