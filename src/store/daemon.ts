@@ -23,6 +23,7 @@ import {
 import type { BlockSizes, Blockstore, BlockstoreSupports, PutOptions } from './blockstore.js'
 import type { ConfigCells, IndexCells, RefCells, RefLogRecord } from './ref-cells.js'
 import type { Store } from './store.js'
+import { processAlive } from '../util/process-alive.js'
 
 /*
  * A Store whose every call is answered by another process that holds the real store (a
@@ -120,15 +121,6 @@ export async function readDaemonFile(root: string): Promise<DaemonInfo | undefin
   return info
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    // EPERM: it lives, but belongs to someone else.
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Errors on the wire

@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs'
 import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { processAlive } from './process-alive.js'
 
 /**
  * Files being written under a temporary name, to be renamed into place once whole (a
@@ -62,21 +63,11 @@ export async function removeStaleTempFiles(dir: string): Promise<string[]> {
   const removed: string[] = []
   for (const name of names) {
     const m = TEMP_NAME.exec(name)
-    if (!m || isRunning(Number(m[1]))) continue
+    const pid = Number(m?.[1])
+    if (!m || processAlive(pid)) continue
     const path = join(dir, name)
     await rm(path, { force: true })
     removed.push(path)
   }
   return removed
-}
-
-function isRunning(pid: number): boolean {
-  if (pid === process.pid) return true
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    // EPERM: it runs, as another user.
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }
