@@ -206,6 +206,11 @@ async function listFiles(
 
 type Written = { path: string; entry: TreeEntry; links?: EncodedRecord['links'] } | { path: string; remove: true }
 
+/** A file must be as long when read as when it was listed: otherwise it was being written. */
+function checkUnchanged(e: { source: string; size: number }, read: number): void {
+  if (read !== e.size) throw new InvalidInputError(`${e.source} changed while it was read (${e.size} bytes before, ${read} read); nothing was committed`, { source: e.source })
+}
+
 /** Files up to this size are read whole and stored as one raw block in the commit's batches. */
 const SMALL_FILE_BYTES = 64 * 1024
 /** Small files read ahead of their turn. */
@@ -259,9 +264,7 @@ async function storeContents(
       const bytes = await reading.catch((err: NodeJS.ErrnoException) => {
         throw new InvalidInputError(`cannot read ${e.source}: ${err.message}`, { path: e.path }, { cause: err })
       })
-      if (bytes.length !== e.size) {
-        throw new InvalidInputError(`${e.source} changed while it was read (${e.size} bytes before, ${bytes.length} read); nothing was committed`, { source: e.source })
-      }
+      checkUnchanged(e, bytes.length)
       const block = rawBlock(bytes)
       pending.push(block)
       pendingBytes += bytes.length
@@ -305,11 +308,7 @@ async function storeContents(
       if (code === 'ENOSPC') throw new StoreError(`disk full while storing ${e.path}; the ref was not moved`, { path: e.path }, { cause: err })
       throw new InvalidInputError(`cannot read ${e.type === 'file' ? e.source : e.path}: ${(err as Error).message}`, { path: e.path }, { cause: err })
     }
-    if (e.type === 'file' && result.size !== e.size) {
-      throw new InvalidInputError(`${e.source} changed while it was read (${e.size} bytes before, ${result.size} read); nothing was committed`, {
-        source: e.source,
-      })
-    }
+    if (e.type === 'file') checkUnchanged(e, result.size)
     done += e.type === 'file' ? e.size : result.size
     out.push({ path: e.path, entry: { cid: result.cid, kind: 'file', size: result.size } })
   }
